@@ -1,0 +1,27 @@
+"""Stage registry: the YAML ``stage:`` key -> the class that implements it.
+
+Each stage lives in its own module; add new ones to ``_STAGE_MODULES``.
+"""
+from __future__ import annotations
+
+import importlib
+
+from curate.stages.base import Stage, StageOutput, StageParams, reject_rows
+
+_STAGE_MODULES = [
+    "curate.stages.extract_html",
+    "curate.stages.length_filter",
+]
+
+
+def registry() -> dict[str, type[Stage]]:
+    stages: dict[str, type[Stage]] = {}
+    for module_name in _STAGE_MODULES:
+        module = importlib.import_module(module_name)
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, Stage) and obj is not Stage and obj.__module__ == module_name:
+                stages[obj.name] = obj
+    return stages
+
+
+__all__ = ["Stage", "StageOutput", "StageParams", "reject_rows", "registry"]

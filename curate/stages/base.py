@@ -1,0 +1,134 @@
+"""The stage contract.
+
+A stage is one class in one module under ``curate/stages/``. It declares:
+
+* ``name`` — the key used in pipeline YAML, ``version`` — bumped when its output changes;
+* ``Params`` — a pydantic model; unknown keys and bad values fail before any work starts;
+* ``writes`` — the columns it adds (name -> Arrow type), ``drops`` — columns it removes;
+* ``uses_model`` — True for stages that load a model once per worker (run on an actor pool);
+* ``num_cpus`` / ``num_gpus`` — resources per worker.
+
+and implements ``process(batch) -> StageOutput``: the kept rows (with the new columns) and
+reject rows (``REJECT_SCHEMA``: id, url, source, stage, reason, detail — never text), plus
+named counters. Stages never import ray: the runner decides where they run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict
+
+from curate.schema import REJECT_SCHEMA, empty_rejects
+
+
+class StageParams(BaseModel):
+    """Base for stage parameters: typed, frozen, and strict about unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class StageOutput:
+    kept: pa.Table
+    rejected: pa.Table = field(default_factory=empty_rejects)
+    # Named counters (e.g. "extraction_timeouts"); summed across batches and workers.
+    counters: dict[str, float] = field(default_factory=dict)
+
+
+class Stage:
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    Params: ClassVar[type[StageParams]] = StageParams
+    writes: ClassVar[dict[str, pa.DataType]] = {}
+    drops: ClassVar[tuple[str, ...]] = ()
+    uses_model: ClassVar[bool] = False
+    num_cpus: ClassVar[float] = 1.0
+    num_gpus: ClassVar[float] = 0.0
+
+    def __init__(self, params: StageParams | None = None):
+        self.params = params if params is not None else self.Params()
+        self._ready = False
+
+    def setup(self) -> None:
+        """Load models or other per-worker state. Called once per worker before process()."""
+
+    def ensure_setup(self) -> None:
+        if not self._ready:
+            self.setup()
+            self._ready = True
+
+    def process(self, batch: pa.Table) -> StageOutput:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    # Helpers shared by stages -------------------------------------------------------
+
+    @classmethod
+    def provenance(cls, params: StageParams) -> dict:
+        """What the card records about this stage: name, version, resolved parameters."""
+        return {"stage": cls.name, "version": cls.version, "params": params.model_dump(mode="json")}
+
+    def split(
+        self,
+        batch: pa.Table,
+        keep_mask: pa.Array | list[bool],
+        reasons: list[str | None],
+        details: list[str | None] | None = None,
+    ) -> tuple[pa.Table, pa.Table]:
+        """Split ``batch`` by ``keep_mask`` into kept rows and reject rows for this stage.
+
+        ``reasons[i]`` (and ``details[i]``) must be set for every row where keep_mask is False.
+        """
+        mask = pa.array(keep_mask, type=pa.bool_())
+        kept = batch.filter(mask)
+        dropped_idx = [i for i, keep in enumerate(mask.to_pylist()) if not keep]
+        if not dropped_idx:
+            return kept, empty_rejects()
+        dropped = batch.take(pa.array(dropped_idx, type=pa.int64()))
+        return kept, reject_rows(
+            dropped,
+            stage=self.name,
+            reasons=[reasons[i] for i in dropped_idx],
+            details=[details[i] for i in dropped_idx] if details is not None else None,
+        )
+
+
+def reject_rows(
+    documents: pa.Table,
+    *,
+    stage: str,
+    reasons: list[str] | str,
+    details: list[str | None] | None = None,
+) -> pa.Table:
+    """Reject rows for ``documents``: identity columns plus stage/reason/detail, no text."""
+    n = documents.num_rows
+    if isinstance(reasons, str):
+        reasons = [reasons] * n
+    if any(r is None for r in reasons):
+        raise ValueError(f"stage {stage!r}: every rejected document needs a reason")
+    if details is None:
+        details = [None] * n
+
+    def column(name: str) -> pa.Array:
+        if name in documents.column_names:
+            return documents.column(name).cast(pa.string())
+        return pa.nulls(n, type=pa.string())
+
+    return pa.Table.from_arrays(
+        [
+            column("id"),
+            column("url"),
+            column("source"),
+            pa.array([stage] * n, type=pa.string()),
+            pa.array(reasons, type=pa.string()),
+            pa.array(details, type=pa.string()),
+        ],
+        schema=REJECT_SCHEMA,
+    )
+
+
+def text_lengths(batch: pa.Table, column: str = "text") -> pa.Array:
+    """Character length of each text (0 for null)."""
+    return pc.fill_null(pc.utf8_length(batch.column(column)), 0)
