@@ -1,0 +1,42 @@
+# curate — two commands on a fresh machine: `make curate` and `make test`.
+# Each creates .venv and installs what it needs; nothing else has to be installed by hand.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+CORPUS ?=
+PIPELINE ?= pipelines/llama3.yaml
+OUT ?= out
+BENCH_OUT ?= bench_results.json
+BENCH_PAGES ?= 6000
+PYTEST_ARGS ?=
+
+.PHONY: curate test bench sample audit venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+curate: $(STAMP)
+	$(BIN)/curate run $(if $(CORPUS),--corpus '$(CORPUS)') --pipeline '$(PIPELINE)' --out '$(OUT)'
+
+audit: $(STAMP)
+	$(BIN)/curate audit '$(OUT)'
+
+sample: $(STAMP)
+	$(BIN)/curate sample --out .sample
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m curate.bench --pages $(BENCH_PAGES) --out '$(BENCH_OUT)'
+
+clean:
+	rm -rf out bench_out .sample .pytest_cache

@@ -1,0 +1,166 @@
+"""`curate audit`: re-derive a run's numbers from the files on disk and compare with its card.
+
+Checks, in order: every listed shard exists with the recorded size, sha256 and row count; no
+unlisted shard sits beside them; reject shards carry no text; reject counts by stage and reason
+recounted from the reject rows equal the card's; the ledger balances; the per-stage chain is
+consistent; the input fingerprint matches the listed files (and, with ``inputs=True``, the
+input files themselves are re-hashed).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import yaml
+
+from curate.card import input_fingerprint
+from curate.schema import REJECT_SCHEMA
+
+
+class AuditError(Exception):
+    pass
+
+
+@dataclass
+class AuditReport:
+    card_path: Path
+    checks: int = 0
+    mismatches: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    def expect(self, condition: bool, message: str) -> bool:
+        self.checks += 1
+        if not condition:
+            self.mismatches.append(message)
+        return condition
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_card(card_dir: Path) -> tuple[dict, Path]:
+    """The card and the directory holding its shards (the card dir itself, or output.root)."""
+    card_file = card_dir / "card.json" if card_dir.is_dir() else card_dir
+    if not card_file.is_file():
+        raise AuditError(f"{card_dir}: no card.json found")
+    try:
+        card = json.loads(card_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise AuditError(f"{card_file}: not valid JSON: {e}") from None
+    base = card_file.parent
+    if not (base / "data").is_dir() and not (base / "rejects").is_dir():
+        base = Path(card["output"]["root"])
+    return card, base
+
+
+def _check_shards(report: AuditReport, base: Path, kind: str, listed: list[dict]) -> None:
+    listed_paths = {entry["path"] for entry in listed}
+    on_disk = {f"{kind}/{p.name}" for p in (base / kind).glob("*.parquet")} if (base / kind).is_dir() else set()
+    for extra in sorted(on_disk - listed_paths):
+        report.expect(False, f"{extra}: shard on disk is not listed in the card")
+    for entry in listed:
+        path = base / entry["path"]
+        if not report.expect(path.is_file(), f"{entry['path']}: listed in the card but missing on disk"):
+            continue
+        report.expect(path.stat().st_size == entry["bytes"], f"{entry['path']}: size {path.stat().st_size} != card {entry['bytes']}")
+        report.expect(_sha256(path) == entry["sha256"], f"{entry['path']}: sha256 differs from the card")
+        try:
+            rows = pq.ParquetFile(path).metadata.num_rows
+        except Exception as e:  # a corrupted file is a finding, not a crash
+            report.expect(False, f"{entry['path']}: unreadable Parquet ({type(e).__name__})")
+            continue
+        report.expect(rows == entry["rows"], f"{entry['path']}: {rows} rows != card {entry['rows']}")
+
+
+def _recount_rejects(report: AuditReport, base: Path, listed: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for entry in listed:
+        path = base / entry["path"]
+        if not path.is_file():
+            continue
+        try:
+            pf = pq.ParquetFile(path)
+        except Exception:
+            continue
+        names = set(pf.schema_arrow.names)
+        report.expect(not ({"text", "html"} & names), f"{entry['path']}: reject shard carries document text")
+        report.expect(names == set(REJECT_SCHEMA.names), f"{entry['path']}: columns {sorted(names)} are not the reject schema")
+        for batch in pf.iter_batches(columns=["stage", "reason"]):
+            for stage, reason in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+                counts[f"{stage}/{reason}"] += 1
+    return dict(counts)
+
+
+def audit(card_dir: str | Path, *, inputs: bool = False) -> AuditReport:
+    card, base = load_card(Path(card_dir))
+    report = AuditReport(card_path=Path(card_dir))
+    output, ledger = card["output"], card["ledger"]
+
+    _check_shards(report, base, "data", output["data"])
+    _check_shards(report, base, "rejects", output["rejects"])
+
+    recount = _recount_rejects(report, base, output["rejects"])
+    for key in sorted(set(recount) | set(ledger["rejected_by_stage_reason"])):
+        report.expect(
+            recount.get(key, 0) == ledger["rejected_by_stage_reason"].get(key, 0),
+            f"rejects {key}: {recount.get(key, 0)} rows on disk != card {ledger['rejected_by_stage_reason'].get(key, 0)}",
+        )
+    kept_rows = sum(e["rows"] for e in output["data"])
+    report.expect(kept_rows == ledger["kept"], f"ledger kept {ledger['kept']} != {kept_rows} rows in data shards")
+    report.expect(sum(recount.values()) == ledger["rejected_total"], f"ledger rejected_total {ledger['rejected_total']} != {sum(recount.values())} reject rows")
+    report.expect(
+        ledger["input_documents"] == ledger["kept"] + ledger["rejected_total"],
+        f"ledger does not balance: input {ledger['input_documents']} != kept {ledger['kept']} + rejected {ledger['rejected_total']}",
+    )
+    report.expect(ledger.get("balanced") is True, f"card says the ledger is not balanced: {ledger.get('explanation')}")
+
+    # The per-stage chain: each stage's input is the previous stage's kept.
+    previous_kept = None
+    for stage in card["stages"]:
+        if previous_kept is not None:
+            report.expect(stage["documents_in"] == previous_kept, f"stage {stage['stage']}: in {stage['documents_in']} != previous kept {previous_kept}")
+        report.expect(
+            stage["documents_in"] == stage["kept"] + sum(stage["rejected_by_reason"].values()),
+            f"stage {stage['stage']}: in != kept + rejected",
+        )
+        for reason, n in stage["rejected_by_reason"].items():
+            report.expect(recount.get(f"{stage['stage']}/{reason}", 0) == n, f"stage {stage['stage']}: {reason} {n} != {recount.get(stage['stage'] + '/' + reason, 0)} on disk")
+        previous_kept = stage["kept"]
+    if previous_kept is not None:
+        report.expect(previous_kept == kept_rows, f"last stage kept {previous_kept} != {kept_rows} rows in data shards")
+
+    files = card["input"]["files"]
+    report.expect(input_fingerprint(files) == card["input"]["fingerprint_sha256"], "input fingerprint does not match the listed input files")
+    report.expect(
+        sum(f["documents"] + f["rejects"] for f in files) == ledger["input_documents"],
+        "input files' document counts do not add up to the ledger's input",
+    )
+    if inputs:
+        corpus = Path(card["input"]["corpus"])
+        root = corpus if corpus.is_dir() else corpus.parent
+        for f in files:
+            path = root / f["source"]
+            if report.expect(path.is_file(), f"input {f['source']}: not found under {root}"):
+                report.expect(_sha256(path) == f["sha256"], f"input {f['source']}: sha256 differs from the card")
+
+    readme = base / "README.md"
+    if readme.is_file():
+        text = readme.read_text(encoding="utf-8")
+        header = yaml.safe_load(text.split("---", 2)[1]) if text.startswith("---") else {}
+        report.expect(
+            (header or {}).get("curate", {}).get("run_id") == card["run_id"],
+            "README.md's YAML header names another run than card.json",
+        )
+    return report

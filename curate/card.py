@@ -1,0 +1,298 @@
+"""The dataset card of a run: ``card.json`` (for machines and `curate audit`) and ``README.md``
+(a Hugging Face dataset card whose YAML header points at ``data/``), plus plots.
+
+A card holds counts, hashes, parameters and versions — never document text, so it cannot leak
+what the documents contain.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import json
+import platform
+import shutil
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import yaml
+
+import curate
+from curate.config import PipelineConfig
+
+CARD_FORMAT = "curate-card/1"
+READ_STAGE = "read"
+_PACKAGES = [
+    "ray", "pyarrow", "trafilatura", "warcio", "lxml", "datasketch", "fasttext-numpy2-wheel",
+    "transformers", "torch", "numpy", "pydantic", "zstandard", "xxhash",
+]
+
+
+def make_run_id(config: PipelineConfig, started_wall: float) -> str:
+    stamp = dt.datetime.fromtimestamp(started_wall, dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{config.name}-{stamp}-{config.config_hash()[:8]}"
+
+
+def _git_commit() -> dict:
+    root = Path(curate.__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return {"commit": None, "dirty": None}
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10)
+        return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version(), "curate": curate.__version__}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def input_fingerprint(files: list[dict]) -> str:
+    h = hashlib.sha256()
+    for f in sorted(files, key=lambda r: r["source"]):
+        h.update(f"{f['source']}\t{f['bytes']}\t{f['sha256']}\n".encode())
+    return h.hexdigest()
+
+
+def size_category(n: int) -> str:
+    for limit, label in [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                         (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]:
+        if n < limit:
+            return label
+    return "n>1B"
+
+
+def compute_ledger(stage_names: list[str], shard_rows: list[dict], snapshot: dict) -> tuple[dict, list[dict]]:
+    """The ledger from the shards on disk, checked against the workers' own counts.
+
+    input (documents the readers emitted, kept or rejected) must equal
+    kept (rows in data shards) + Σ rejected (rows in reject shards, by stage and reason),
+    and each stage's own in/kept/rejected counts must agree with what the files say.
+    """
+    kept = sum(r["rows"] for r in shard_rows if r["kind"] == "data")
+    by_reason: dict[str, int] = defaultdict(int)
+    for r in shard_rows:
+        if r["kind"] == "rejects":
+            for key, n in json.loads(r["reasons"]).items():
+                by_reason[key] += n
+    rejected_total = sum(by_reason.values())
+    worker_stages = snapshot["stages"]
+    input_docs = int(worker_stages.get(READ_STAGE, {}).get("rows_in", 0))
+    problems = []
+    if input_docs != kept + rejected_total:
+        problems.append(f"input {input_docs} != kept {kept} + rejected {rejected_total}")
+
+    stages = []
+    remaining = input_docs
+    for name in [READ_STAGE, *stage_names]:
+        reasons = {k.split("/", 1)[1]: v for k, v in sorted(by_reason.items()) if k.split("/", 1)[0] == name}
+        rejected = sum(reasons.values())
+        docs_in = remaining if name != READ_STAGE else input_docs
+        kept_here = docs_in - rejected
+        w = worker_stages.get(name, {"rows_in": 0, "kept": 0, "rejected": 0, "busy_s": 0.0, "batches": 0, "counters": {}})
+        if (int(w["rows_in"]), int(w["kept"]), int(w["rejected"])) != (docs_in, kept_here, rejected):
+            problems.append(
+                f"stage {name}: files say in={docs_in} kept={kept_here} rejected={rejected}, "
+                f"workers counted in={int(w['rows_in'])} kept={int(w['kept'])} rejected={int(w['rejected'])}"
+            )
+        busy = float(w["busy_s"])
+        stages.append({
+            "stage": name,
+            "documents_in": docs_in,
+            "kept": kept_here,
+            "rejected": rejected,
+            "rejected_by_reason": reasons,
+            "busy_seconds": round(busy, 3),
+            "documents_per_busy_second": round(docs_in / busy, 1) if busy > 0 else None,
+            "counters": {k: (int(v) if float(v).is_integer() else round(v, 3)) for k, v in sorted(w["counters"].items())},
+        })
+        remaining = kept_here
+    if stages and stages[-1]["kept"] != kept:
+        problems.append(f"last stage kept {stages[-1]['kept']} but data shards hold {kept}")
+    ledger = {
+        "input_documents": input_docs,
+        "kept": kept,
+        "rejected_total": rejected_total,
+        "rejected_by_stage_reason": dict(sorted(by_reason.items())),
+        "equation": f"{input_docs} = {kept} + {rejected_total}",
+        "balanced": not problems,
+        "explanation": "; ".join(problems) if problems else "input = kept + sum of rejected by reason; every stage's counts agree with the files",
+    }
+    return ledger, stages
+
+
+def build_card(
+    *,
+    run_id: str,
+    config: PipelineConfig,
+    corpus: str,
+    out_dir: Path,
+    started_wall: float,
+    wall_s: float,
+    ray_info: dict,
+    num_shards: int,
+    shard_rows: list[dict],
+    snapshot: dict,
+    skipped_inputs: list[str],
+    final_schema: pa.Schema,
+) -> dict[str, Any]:
+    stage_names = [s.cls.name for s in config.stages]
+    ledger, stages = compute_ledger(stage_names, shard_rows, snapshot)
+    provenance = {s.cls.name: s.provenance() for s in config.stages}
+    for entry in stages:
+        if entry["stage"] in provenance:
+            entry["version"] = provenance[entry["stage"]]["version"]
+            entry["params"] = provenance[entry["stage"]]["params"]
+    files = snapshot["files"]
+    data = sorted((r for r in shard_rows if r["kind"] == "data"), key=lambda r: r["path"])
+    rejects = sorted((r for r in shard_rows if r["kind"] == "rejects"), key=lambda r: r["path"])
+    strip = lambda r: {k: r[k] for k in ("path", "rows", "bytes", "sha256")}  # noqa: E731
+    return {
+        "format": CARD_FORMAT,
+        "run_id": run_id,
+        "created": dt.datetime.fromtimestamp(started_wall, dt.timezone.utc).isoformat(timespec="seconds"),
+        "code": {"curate_version": curate.__version__, **_git_commit()},
+        "pipeline": {
+            "name": config.name,
+            "path": config.source_path,
+            "config_sha256": config.config_hash(),
+            "resolved": config.resolved(),
+        },
+        "input": {
+            "corpus": corpus,
+            "files": files,
+            "file_count": len(files),
+            "bytes": sum(f["bytes"] for f in files),
+            "fingerprint_sha256": input_fingerprint(files),
+            "skipped_files": skipped_inputs,
+        },
+        "environment": {"versions": _versions(), "ray": ray_info, "models": []},
+        "stages": stages,
+        "output": {
+            "root": str(out_dir),
+            "num_shards_planned": num_shards,
+            "schema": [{"name": f.name, "type": str(f.type)} for f in final_schema],
+            "data": [strip(r) for r in data],
+            "rejects": [strip(r) for r in rejects],
+        },
+        "ledger": ledger,
+        "timing": {"wall_seconds": round(wall_s, 2), "documents_per_second": round(ledger["input_documents"] / wall_s, 1) if wall_s else None},
+    }
+
+
+def _plot_ledger(card: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels, values, colors = ["kept"], [card["ledger"]["kept"]], ["#2b8a3e"]
+    for key, n in card["ledger"]["rejected_by_stage_reason"].items():
+        labels.append(key)
+        values.append(n)
+        colors.append("#c92a2a")
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(labels) + 1.2))
+    ax.barh(labels[::-1], values[::-1], color=colors[::-1])
+    for y, v in enumerate(values[::-1]):
+        ax.text(v, y, f" {v}", va="center", fontsize=8)
+    ax.set_xlabel("documents")
+    ax.set_title(f"Ledger: {card['ledger']['equation']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_funnel(card: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [s["stage"] for s in card["stages"]]
+    kept = [s["kept"] for s in card["stages"]]
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.bar(names, [s["documents_in"] for s in card["stages"]], color="#dee2e6", label="in")
+    ax.bar(names, kept, color="#1971c2", label="kept")
+    ax.set_ylabel("documents")
+    ax.set_title("Documents in and kept per stage")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def render_readme(card: dict) -> str:
+    ledger = card["ledger"]
+    header = {
+        "license": "other",
+        "pretty_name": f"curate run {card['run_id']}",
+        "language": ["mul"],
+        "size_categories": [size_category(ledger["kept"])],
+        "task_categories": ["text-generation"],
+        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}],
+        "curate": {"run_id": card["run_id"], "card_format": card["format"], "config_sha256": card["pipeline"]["config_sha256"]},
+    }
+    lines = ["---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", ""]
+    lines += [
+        f"# curate run `{card['run_id']}`",
+        "",
+        f"Pipeline **{card['pipeline']['name']}** (config sha256 `{card['pipeline']['config_sha256'][:16]}…`) "
+        f"over `{card['input']['corpus']}`: {card['input']['file_count']} input files, "
+        f"{card['input']['bytes']:,} bytes (fingerprint `{card['input']['fingerprint_sha256'][:16]}…`).",
+        f"Code: curate {card['code']['curate_version']}, commit `{card['code']['commit'] or 'unknown'}`"
+        + (" (uncommitted changes)" if card["code"].get("dirty") else "") + ".",
+        f"Ran on Ray ({card['environment']['ray']['mode']}, {card['environment']['ray']['nodes']} node(s), "
+        f"{card['environment']['ray']['cpus']} CPUs) in {card['timing']['wall_seconds']} s.",
+        "",
+        "The text licence is that of the crawled pages; this card records provenance, not rights.",
+        "",
+        "## Ledger",
+        "",
+        f"**{ledger['equation']}** (input = kept + Σ rejected) — "
+        + ("balanced." if ledger["balanced"] else f"NOT balanced: {ledger['explanation']}"),
+        "",
+        "| stage | in | kept | rejected | by reason | docs/s (busy) |",
+        "|---|---:|---:|---:|---|---:|",
+    ]
+    for s in card["stages"]:
+        reasons = ", ".join(f"{k}: {v}" for k, v in s["rejected_by_reason"].items()) or "—"
+        lines.append(f"| {s['stage']} | {s['documents_in']} | {s['kept']} | {s['rejected']} | {reasons} | {s['documents_per_busy_second'] or '—'} |")
+    lines += ["", "![ledger](plots/ledger.png)", "", "![stages](plots/stages.png)", "", "## Stages", ""]
+    for s in card["stages"]:
+        params = json.dumps(s.get("params", {}), sort_keys=True)
+        lines.append(f"- `{s['stage']}` v{s.get('version', '1')} — params `{params}`; counters `{json.dumps(s['counters'], sort_keys=True)}`")
+    lines += ["", "## Output", "", "| shard | documents | bytes | sha256 |", "|---|---:|---:|---|"]
+    for r in card["output"]["data"]:
+        lines.append(f"| {r['path']} | {r['rows']} | {r['bytes']} | `{r['sha256'][:16]}…` |")
+    lines += ["", f"Rejects: {len(card['output']['rejects'])} shard(s) under `rejects/` (id, url, source, stage, reason, detail — no text).", ""]
+    lines += ["## Verify", "", "```", f"curate audit {card['output']['root']}", "```", ""]
+    return "\n".join(lines)
+
+
+def write_card(card: dict, out_dir: Path, cards_dir: Path | None) -> Path:
+    """Write the card into OUT (making OUT a Hugging Face dataset folder) and a copy under cards_dir."""
+    plots = out_dir / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    _plot_ledger(card, plots / "ledger.png")
+    _plot_funnel(card, plots / "stages.png")
+    (out_dir / "card.json").write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    (out_dir / "README.md").write_text(render_readme(card), encoding="utf-8")
+    if cards_dir is None:
+        return out_dir
+    target = cards_dir / card["run_id"]
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("card.json", "README.md"):
+        shutil.copy2(out_dir / name, target / name)
+    shutil.copytree(plots, target / "plots", dirs_exist_ok=True)
+    return target

@@ -1,0 +1,109 @@
+"""Command line: `curate run`, `curate audit`, `curate sample`."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_PIPELINE = "pipelines/llama3.yaml"
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from curate.config import ConfigError, load_pipeline
+    from curate.runner import RunError, run_pipeline
+
+    try:
+        config = load_pipeline(args.pipeline)
+    except ConfigError as e:
+        print(f"curate run: {e}", file=sys.stderr)
+        return 2
+    corpus = args.corpus
+    if not corpus:
+        from curate.sample import generate_sample_corpus
+
+        sample_dir = Path(args.sample_dir)
+        print(f"curate run: no --corpus given; generating the default sample corpus in {sample_dir}")
+        generate_sample_corpus(sample_dir, seed=args.seed, pages=args.sample_pages)
+        corpus = str(sample_dir / "warc")
+    address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
+    try:
+        result = run_pipeline(config, corpus, args.out, cards_dir=args.cards_dir, ray_address=address, run_id=args.run_id)
+    except (RunError, ValueError, FileNotFoundError) as e:
+        print(f"curate run: {e}", file=sys.stderr)
+        return 1
+    ledger = result.card["ledger"]
+    print(f"run {result.run_id}: {ledger['equation']} (input = kept + rejected) — {'balanced' if ledger['balanced'] else 'NOT balanced'}")
+    for stage in result.card["stages"]:
+        reasons = ", ".join(f"{k}={v}" for k, v in stage["rejected_by_reason"].items()) or "-"
+        print(f"  {stage['stage']:<16} in={stage['documents_in']:<7} kept={stage['kept']:<7} rejected: {reasons}")
+    print(f"shards: {result.out_dir / 'data'}  ({len(result.card['output']['data'])} files)")
+    print(f"rejects: {result.out_dir / 'rejects'}")
+    print(f"card: {result.out_dir / 'README.md'} and {result.card_dir}")
+    print(f"verify: curate audit {result.out_dir}")
+    return 0
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from curate.audit import AuditError, audit
+
+    try:
+        report = audit(args.card_dir, inputs=args.inputs)
+    except AuditError as e:
+        print(f"curate audit: {e}", file=sys.stderr)
+        return 2
+    if report.ok:
+        print(f"audit passed: {report.checks} checks against {args.card_dir}")
+        return 0
+    print(f"audit FAILED: {report.mismatches[0]}", file=sys.stderr)
+    for extra in report.mismatches[1:]:
+        print(f"  also: {extra}", file=sys.stderr)
+    return 1
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from curate.sample import generate_sample_corpus
+
+    corpus = generate_sample_corpus(Path(args.out), seed=args.seed, pages=args.pages)
+    print(f"sample corpus written to {args.out}: {corpus}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="curate", description="Pretraining-data curation on Ray with an auditable card per run.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a pipeline over a corpus", description="Run a pipeline over a corpus; writes OUT/data, OUT/rejects and the card.")
+    run.add_argument("--corpus", help="file, directory, glob or fsspec URI (WARC/ARC/WET, JSONL, Parquet); default: generate the sample corpus")
+    run.add_argument("--pipeline", default=DEFAULT_PIPELINE, help=f"pipeline YAML (default {DEFAULT_PIPELINE})")
+    run.add_argument("--out", default="out", help="output directory (default out/)")
+    run.add_argument("--cards-dir", default="dataset_cards", help="where a copy of the card goes, under <run-id>/ (default dataset_cards/)")
+    run.add_argument("--run-id", help="override the run id (default <pipeline>-<UTC time>-<config hash>)")
+    run.add_argument("--ray-address", help="Ray cluster address (default $RAY_ADDRESS; unset = embedded Ray on 127.0.0.1)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the generated sample corpus")
+    run.add_argument("--sample-dir", default=".sample", help="where the generated sample corpus goes")
+    run.add_argument("--sample-pages", type=int, default=3000, help="pages in the generated sample corpus")
+    run.set_defaults(func=_cmd_run)
+
+    aud = sub.add_parser("audit", help="verify a run's card against its files", description="Recompute counts and checksums from the shards and rejects; exit 1 naming the first mismatch.")
+    aud.add_argument("card_dir", help="the run's OUT directory (or a dataset_cards/<run-id> copy)")
+    aud.add_argument("--inputs", action="store_true", help="also re-hash the input files listed in the card")
+    aud.set_defaults(func=_cmd_audit)
+
+    sample = sub.add_parser("sample", help="generate the default sample corpus", description="Generate the seeded sample corpus (WARC + ground truth).")
+    sample.add_argument("--out", default=".sample", help="output directory (default .sample/)")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--pages", type=int, default=3000)
+    sample.set_defaults(func=_cmd_sample)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

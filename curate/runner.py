@@ -1,0 +1,401 @@
+"""The runner: the only module that knows Ray.
+
+Plan of a run (one Ray Data stream, one shuffle):
+  input files --(read tasks, streaming)--> flowing batches
+    --(stage 1 .. n: map_batches; model stages on actor pools)-->
+    --(shard = xxh64(id) mod N; groupby shard: sort by id, write data + rejects shards)-->
+  shard statistics (a few rows per shard) back to the driver --> ledger + card.
+The driver never sees a document: only file names, counters and shard statistics.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import xxhash
+
+from curate.config import PipelineConfig, ResolvedStage
+from curate.flow import (
+    REJECT_STAGE,
+    SHARD,
+    documents_of,
+    evolve_schema,
+    flow_schema,
+    rejects_of,
+    split_flow,
+    to_flow,
+)
+from curate.readers import InputFile, list_inputs_with_skipped, read_file, sha256_of
+from curate.schema import DOCUMENT_SCHEMA, REJECT_SCHEMA, conform
+
+log = logging.getLogger("curate.runner")
+
+READ_STAGE = "read"
+
+
+class RunError(RuntimeError):
+    """The run could not complete, or its ledger does not balance."""
+
+
+# --------------------------------------------------------------------------- Ray set-up
+
+
+def ray_environment(embedded: bool) -> dict[str, str]:
+    """Environment every Ray process of a run needs on these loopback-only machines."""
+    env = {
+        "RAY_USAGE_STATS_ENABLED": "0",
+        # One explicit auth mode for head, workers and drivers, or joins fail with InvalidAuthToken.
+        "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),
+    }
+    if embedded:
+        # Binds a single-node cluster to 127.0.0.1 instead of the external interface.
+        env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    return env
+
+
+def init_ray(config: PipelineConfig, address: str | None) -> dict:
+    import ray
+
+    embedded = not address
+    os.environ.update(ray_environment(embedded))
+    if ray.is_initialized():
+        mode = "existing"
+    elif embedded:
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+        if config.ray.num_cpus:
+            kwargs["num_cpus"] = config.ray.num_cpus
+        if config.ray.object_store_mib:
+            kwargs["object_store_memory"] = config.ray.object_store_mib * 2**20
+        ray.init(**kwargs)
+        mode = "embedded"
+    else:
+        ray.init(address=address)
+        mode = "cluster"
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = bool(os.environ.get("CURATE_PROGRESS"))
+    ctx.verbose_stats_logs = False
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    return {
+        "mode": mode,
+        "ray_version": ray.__version__,
+        "nodes": len(nodes),
+        "cpus": int(sum(n.get("Resources", {}).get("CPU", 0) for n in nodes)),
+        "gpus": int(sum(n.get("Resources", {}).get("GPU", 0) for n in nodes)),
+    }
+
+
+def _run_stats_actor():
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class RunStats:
+        """Collects counters from workers. Ledger numbers come from the files, not from here;
+        these counts are the independent side the ledger is checked against."""
+
+        def __init__(self):
+            self.stages: dict[str, dict] = defaultdict(
+                lambda: {"rows_in": 0, "kept": 0, "rejected": 0, "busy_s": 0.0, "batches": 0, "counters": defaultdict(float)}
+            )
+            self.files: list[dict] = []
+
+        def add_stage(self, name: str, rows_in: int, kept: int, rejected: int, busy_s: float, counters: dict):
+            s = self.stages[name]
+            s["rows_in"] += rows_in
+            s["kept"] += kept
+            s["rejected"] += rejected
+            s["busy_s"] += busy_s
+            s["batches"] += 1
+            for key, value in counters.items():
+                s["counters"][key] += value
+
+        def add_file(self, record: dict):
+            self.files.append(record)
+
+        def snapshot(self) -> dict:
+            return {
+                "stages": {k: {**v, "counters": dict(v["counters"])} for k, v in self.stages.items()},
+                "files": sorted(self.files, key=lambda r: r["source"]),
+            }
+
+    return RunStats.remote()
+
+
+# --------------------------------------------------------------------------- Ray Data UDFs
+
+
+class ReadFiles:
+    """Read task: one input file per call, streamed out as flowing batches."""
+
+    def __init__(self, batch_size: int, stats):
+        self.batch_size = batch_size
+        self.stats = stats
+
+    def __call__(self, files: pa.Table) -> Iterator[pa.Table]:
+        import ray
+
+        schema = DOCUMENT_SCHEMA
+        for row in files.to_pylist():
+            f = InputFile(uri=row["uri"], source=row["source"], size=row["size"], format=row["format"])
+            started = time.perf_counter()
+            digest = sha256_of(f)
+            counters: dict[str, float] = defaultdict(float)
+            documents = rejects = 0
+            for out in read_file(f, batch_size=self.batch_size):
+                documents += out.kept.num_rows
+                rejects += out.rejected.num_rows
+                for key, value in out.counters.items():
+                    counters[key] += value
+                flowing = to_flow(out.kept, out.rejected, schema)
+                if flowing.num_rows:
+                    yield flowing
+            busy = time.perf_counter() - started
+            ray.get(self.stats.add_stage.remote(READ_STAGE, documents + rejects, documents, rejects, busy, dict(counters)))
+            ray.get(
+                self.stats.add_file.remote(
+                    {"source": f.source, "format": f.format, "bytes": f.size, "sha256": digest, "documents": documents, "rejects": rejects}
+                )
+            )
+
+
+class _StageCall:
+    """Runs one stage over a flowing batch; rows rejected earlier pass through untouched."""
+
+    def __init__(self, resolved: ResolvedStage, in_schema: pa.Schema, out_schema: pa.Schema, stats):
+        self.resolved = resolved
+        self.in_schema = in_schema
+        self.out_schema = out_schema
+        self.stats = stats
+        self._stage = None
+
+    def _ensure_stage(self):
+        if self._stage is None:
+            self._stage = self.resolved.build()
+            self._stage.ensure_setup()
+        return self._stage
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        import ray
+
+        stage = self._ensure_stage()
+        alive, rejected_before = split_flow(batch)
+        started = time.perf_counter()
+        out = stage.process(documents_of(alive, self.in_schema)) if alive.num_rows else None
+        busy = time.perf_counter() - started
+        parts = []
+        kept_n = rejected_n = 0
+        if out is not None:
+            kept_n, rejected_n = out.kept.num_rows, out.rejected.num_rows
+            # The contract: every document comes out kept or rejected — nothing vanishes.
+            if kept_n + rejected_n != alive.num_rows:
+                raise RunError(
+                    f"stage {stage.name!r} returned {kept_n} kept + {rejected_n} rejected rows "
+                    f"for {alive.num_rows} documents in; a stage must account for every document"
+                )
+            parts.append(to_flow(out.kept, out.rejected, self.out_schema))
+        if rejected_before.num_rows:
+            parts.append(conform(rejected_before, flow_schema(self.out_schema)))
+        ray.get(
+            self.stats.add_stage.remote(
+                stage.name, alive.num_rows, kept_n, rejected_n, busy, dict(out.counters) if out else {}
+            )
+        )
+        if not parts:
+            return flow_schema(self.out_schema).empty_table()
+        return pa.concat_tables(parts)
+
+
+class StageActor(_StageCall):
+    """Same as _StageCall, on an actor pool: the model is loaded once, in the constructor."""
+
+    def __init__(self, resolved: ResolvedStage, in_schema: pa.Schema, out_schema: pa.Schema, stats):
+        super().__init__(resolved, in_schema, out_schema, stats)
+        self._ensure_stage()
+
+
+class AssignShard:
+    def __init__(self, num_shards: int):
+        self.num_shards = num_shards
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        # xxh64 of the id: stable across processes and machines (Python's hash() is salted).
+        shards = [xxhash.xxh64_intdigest(i.encode("utf-8")) % self.num_shards for i in batch.column("id").to_pylist()]
+        return batch.append_column(SHARD, pa.array(shards, type=pa.int32()))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sorted(table: pa.Table, keys: list[str]) -> pa.Table:
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys], null_placement="at_start")
+    return table.take(order)
+
+
+SHARD_STATS_SCHEMA = pa.schema(
+    [("kind", pa.string()), ("path", pa.string()), ("rows", pa.int64()), ("bytes", pa.int64()), ("sha256", pa.string()), ("reasons", pa.string())]
+)
+
+
+def reason_counts(rejects: pa.Table) -> dict[str, int]:
+    """{"stage/reason": rows} of a REJECT_SCHEMA table."""
+    keys = pc.binary_join_element_wise(rejects.column("stage"), rejects.column("reason"), "/")
+    counts = pc.value_counts(keys)
+    return {c["values"].as_py(): c["counts"].as_py() for c in counts}
+
+
+class ShardWriter:
+    """Writes one shard: kept documents to data/, reject rows to rejects/, sorted by id.
+
+    Sorting by id inside a shard chosen by hash(id) makes the bytes independent of how many
+    nodes ran the job and in which order batches arrived.
+    """
+
+    def __init__(self, out_dir: str, document_schema: pa.Schema, num_shards: int, output: dict):
+        self.out_dir = out_dir
+        self.document_schema = document_schema
+        self.num_shards = num_shards
+        self.output = output
+
+    def _write(self, table: pa.Table, kind: str, shard: int) -> dict:
+        name = f"part-{shard:05d}-of-{self.num_shards:05d}.parquet"
+        directory = Path(self.out_dir) / kind
+        directory.mkdir(parents=True, exist_ok=True)
+        final = directory / name
+        tmp = directory / f".{name}.tmp"
+        compression = self.output["compression"]
+        pq.write_table(
+            table,
+            tmp,
+            compression=None if compression == "none" else compression,
+            compression_level=self.output["compression_level"] if compression in ("zstd", "gzip") else None,
+            row_group_size=self.output["row_group_rows"],
+        )
+        os.replace(tmp, final)
+        return {"kind": kind, "path": f"{kind}/{name}", "rows": table.num_rows, "bytes": final.stat().st_size, "sha256": sha256_file(final)}
+
+    def __call__(self, group: pa.Table) -> pa.Table:
+        shard = int(group.column(SHARD)[0].as_py())
+        alive, rejected = split_flow(group)
+        records = []
+        if alive.num_rows:
+            docs = _sorted(documents_of(alive, self.document_schema), ["id", "source", "url"])
+            records.append(self._write(docs, "data", shard))
+        if rejected.num_rows:
+            rej = _sorted(rejects_of(rejected), ["id", "stage", "reason", "source"])
+            record = self._write(rej, "rejects", shard)
+            record["reasons"] = json.dumps(reason_counts(rej), sort_keys=True)
+            records.append(record)
+        return pa.Table.from_pylist(records, schema=SHARD_STATS_SCHEMA)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    out_dir: Path
+    card_dir: Path
+    card: dict = field(default_factory=dict)
+
+
+def plan_num_shards(total_input_bytes: int, shard_input_mib: float) -> int:
+    return max(1, math.ceil(total_input_bytes / (shard_input_mib * 2**20)))
+
+
+def _prepare_out_dir(out_dir: Path) -> None:
+    """Clear what a previous run wrote here (only our own files), so stale shards never mix in."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for sub in ("data", "rejects", "plots"):
+        shutil.rmtree(out_dir / sub, ignore_errors=True)
+    for name in ("README.md", "card.json"):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def run_pipeline(
+    config: PipelineConfig,
+    corpus: str,
+    out_dir: str | Path,
+    *,
+    cards_dir: str | Path | None = "dataset_cards",
+    ray_address: str | None = None,
+    run_id: str | None = None,
+) -> RunResult:
+    import ray
+
+    from curate import card as card_mod
+
+    started_wall = time.time()
+    started = time.perf_counter()
+    out_dir = Path(out_dir).resolve()
+    files, skipped = list_inputs_with_skipped(corpus)
+    total_bytes = sum(f.size for f in files)
+    num_shards = plan_num_shards(total_bytes, config.output.shard_input_mib)
+    run_id = run_id or card_mod.make_run_id(config, started_wall)
+    _prepare_out_dir(out_dir)
+
+    ray_info = init_ray(config, ray_address)
+    stats = _run_stats_actor()
+
+    schemas = [DOCUMENT_SCHEMA]
+    for resolved in config.stages:
+        schemas.append(evolve_schema(schemas[-1], resolved.cls.writes, resolved.cls.drops))
+
+    file_rows = [{"uri": f.uri, "source": f.source, "size": f.size, "format": f.format} for f in files]
+    ds = ray.data.from_items(file_rows, override_num_blocks=max(1, len(file_rows)))
+    ds = ds.map_batches(ReadFiles(config.read.batch_size, stats), batch_size=1, batch_format="pyarrow", num_cpus=1)
+    for index, resolved in enumerate(config.stages):
+        cls = resolved.cls
+        common = dict(batch_size=config.ray.batch_size, batch_format="pyarrow", num_cpus=cls.num_cpus)
+        if cls.num_gpus:
+            common["num_gpus"] = cls.num_gpus
+        if cls.uses_model:
+            ds = ds.map_batches(
+                StageActor,
+                fn_constructor_args=(resolved, schemas[index], schemas[index + 1], stats),
+                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=config.ray.max_actors),
+                **common,
+            )
+        else:
+            ds = ds.map_batches(_StageCall(resolved, schemas[index], schemas[index + 1], stats), **common)
+    ds = ds.map_batches(AssignShard(num_shards), batch_format="pyarrow")
+    writer = ShardWriter(str(out_dir), schemas[-1], num_shards, config.output.model_dump())
+    shard_rows = ds.groupby(SHARD).map_groups(writer, batch_format="pyarrow").take_all()
+    snapshot = ray.get(stats.snapshot.remote())
+    ray.kill(stats)
+    wall_s = time.perf_counter() - started
+
+    card = card_mod.build_card(
+        run_id=run_id,
+        config=config,
+        corpus=corpus,
+        out_dir=out_dir,
+        started_wall=started_wall,
+        wall_s=wall_s,
+        ray_info=ray_info,
+        num_shards=num_shards,
+        shard_rows=shard_rows,
+        snapshot=snapshot,
+        skipped_inputs=skipped,
+        final_schema=schemas[-1],
+    )
+    card_dir = card_mod.write_card(card, out_dir, Path(cards_dir) if cards_dir else None)
+    if not card["ledger"]["balanced"]:
+        raise RunError(f"ledger does not balance: {card['ledger']['explanation']} (card written to {card_dir})")
+    return RunResult(run_id=run_id, out_dir=out_dir, card_dir=card_dir, card=card)

@@ -1,0 +1,35 @@
+"""Shared fixtures: paths to ../shared and an embedded Ray session shared by the e2e tests."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = (REPO / ".." / "shared").resolve()
+
+# Every Ray process these tests start binds to loopback, reports nothing, and agrees on auth.
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+def shared_path(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"../shared is not beside the repository ({path} missing); accuracy data unavailable")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One embedded Ray for the whole test session (start-up costs seconds)."""
+    import ray
+
+    from curate.runner import ray_environment
+
+    os.environ.update(ray_environment(embedded=True))
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, object_store_memory=512 * 2**20, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

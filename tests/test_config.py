@@ -1,0 +1,67 @@
+import pytest
+import yaml
+
+from curate.config import ConfigError, load_pipeline, parse_pipeline
+from tests.conftest import REPO
+
+VALID = {
+    "name": "t",
+    "stages": [{"stage": "extract_html", "params": {"timeout_s": 5}}, {"stage": "length_filter", "params": {"min_words": 3}}],
+}
+
+
+def test_shipped_pipeline_loads_and_hash_is_stable():
+    a = load_pipeline(REPO / "pipelines" / "llama3.yaml")
+    b = load_pipeline(REPO / "pipelines" / "llama3.yaml")
+    assert [s.cls.name for s in a.stages][:2] == ["extract_html", "length_filter"]
+    assert a.config_hash() == b.config_hash() and len(a.config_hash()) == 64
+    resolved = a.resolved()
+    # Defaults are filled in, so the card records every parameter actually used.
+    assert "min_chars" in resolved["stages"][1]["params"]
+
+
+def test_hash_changes_with_params_but_not_with_ray_resources():
+    base = parse_pipeline(VALID)
+    other = parse_pipeline({**VALID, "stages": [VALID["stages"][0], {"stage": "length_filter", "params": {"min_words": 4}}]})
+    resources = parse_pipeline({**VALID, "ray": {"num_cpus": 7}})
+    assert base.config_hash() != other.config_hash()
+    assert base.config_hash() == resources.config_hash()
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda d: d.update(stagez=[]), "stagez: unknown key"),
+        (lambda d: d["stages"][1]["params"].update(min_word=3), "stages[1] (length_filter): params.min_word: unknown key"),
+        (lambda d: d["stages"][1]["params"].update(min_words=-1), "stages[1] (length_filter): params.min_words"),
+        (lambda d: d["stages"][0]["params"].update(timeout_s="soon"), "stages[0] (extract_html): params.timeout_s"),
+        (lambda d: d["stages"].append({"stage": "no_such_stage"}), "stages[2] (no_such_stage): unknown stage"),
+        (lambda d: d["stages"][0].update(parms={}), "stages.0.parms: unknown key"),
+        (lambda d: d.update(output={"compression": "lz77"}), "output.compression"),
+        (lambda d: d.pop("name"), "name: required key is missing"),
+        (lambda d: d.update(stages=[]), "at least one stage"),
+    ],
+)
+def test_errors_name_the_bad_key(mutate, expected):
+    data = yaml.safe_load(yaml.safe_dump(VALID))
+    mutate(data)
+    with pytest.raises(ConfigError) as err:
+        parse_pipeline(data, origin="p.yaml")
+    assert expected in str(err.value)
+    assert str(err.value).startswith("p.yaml: ")
+
+
+def test_cross_field_validation_names_stage(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**VALID, "stages": [{"stage": "length_filter", "params": {"min_words": 10, "max_words": 5}}]}))
+    with pytest.raises(ConfigError, match=r"stages\[0\] \(length_filter\).*max_words"):
+        load_pipeline(path)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_pipeline(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_pipeline(bad)

@@ -1,0 +1,178 @@
+"""The whole pipeline on embedded Ray: sample corpus, real WARCs, JSONL; card, ledger, audit."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from curate.audit import audit
+from curate.config import load_pipeline, parse_pipeline
+from curate.runner import run_pipeline
+from curate.sample import generate_sample_corpus
+from tests.conftest import REPO, shared_path
+
+pytestmark = pytest.mark.slow
+
+SMALL_SHARDS = {"shard_input_mib": 0.25}
+
+
+def _config(**output):
+    data = yaml.safe_load((REPO / "pipelines" / "llama3.yaml").read_text())
+    data["output"].update(output)
+    return parse_pipeline(data, origin="pipelines/llama3.yaml")
+
+
+@pytest.fixture(scope="module")
+def sample_corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sample")
+    generate_sample_corpus(root, seed=7, pages=300, pages_per_warc=100)
+    return root
+
+
+@pytest.fixture(scope="module")
+def sample_run(ray_session, sample_corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run1")
+    cards = tmp_path_factory.mktemp("cards")
+    result = run_pipeline(_config(**SMALL_SHARDS), str(sample_corpus / "warc"), out, cards_dir=cards, run_id="e2e-run")
+    return result, cards
+
+
+def test_ledger_balances_and_card_is_complete(sample_run):
+    result, cards = sample_run
+    card = result.card
+    ledger = card["ledger"]
+    assert ledger["balanced"], ledger["explanation"]
+    assert ledger["input_documents"] == ledger["kept"] + ledger["rejected_total"]
+    assert ledger["input_documents"] >= 300  # every page is a document (or a read reject)
+    assert 0 < ledger["kept"] < ledger["input_documents"]
+    assert [s["stage"] for s in card["stages"]] == ["read", "extract_html", "length_filter"]
+    for key in ("run_id", "created", "code", "pipeline", "input", "environment", "output", "timing"):
+        assert key in card
+    assert card["pipeline"]["config_sha256"] == load_pipeline(REPO / "pipelines" / "llama3.yaml").config_hash() or card["pipeline"]["resolved"]["output"]["shard_input_mib"] == 0.25
+    assert all(len(f["sha256"]) == 64 for f in card["input"]["files"])
+    assert len(card["output"]["data"]) > 1  # several shards, so sharding is exercised
+    # The same card beside the shards and under dataset_cards/<run-id>/.
+    assert (result.out_dir / "README.md").is_file() and (result.out_dir / "plots" / "ledger.png").is_file()
+    copy = cards / "e2e-run"
+    assert json.loads((copy / "card.json").read_text()) == card
+    assert (copy / "plots" / "stages.png").is_file()
+
+
+def test_readme_is_a_hugging_face_dataset_card(sample_run):
+    result, _ = sample_run
+    text = (result.out_dir / "README.md").read_text()
+    assert text.startswith("---\n")
+    header = yaml.safe_load(text.split("---", 2)[1])
+    assert header["configs"][0]["data_files"][0]["path"] == "data/*.parquet"
+    for key in ("license", "language", "size_categories", "pretty_name"):
+        assert key in header
+
+
+def test_shards_load_with_hf_datasets_and_rejects_carry_no_text(sample_run, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    result, _ = sample_run
+    files = sorted(str(p) for p in (result.out_dir / "data").glob("*.parquet"))
+    ds = datasets.load_dataset("parquet", data_files=files, split="train", cache_dir=str(tmp_path / "hf"))
+    assert len(ds) == result.card["ledger"]["kept"]
+    assert {"id", "url", "text", "source", "fetch_time", "title"} <= set(ds.column_names)
+    assert "html" not in ds.column_names
+    assert all(t and t.strip() for t in ds["text"][:50])
+    for path in (result.out_dir / "rejects").glob("*.parquet"):
+        schema = pq.read_schema(path)
+        assert "text" not in schema.names and "html" not in schema.names
+        table = pq.read_table(path)
+        assert table.column("reason").null_count == 0 and table.column("stage").null_count == 0
+    meta = pq.ParquetFile(files[0]).metadata
+    assert meta.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_every_input_document_is_accounted_for_by_id(sample_run):
+    result, _ = sample_run
+    kept = pa.concat_tables([pq.read_table(p, columns=["id"]) for p in (result.out_dir / "data").glob("*.parquet")])
+    rejected = pa.concat_tables([pq.read_table(p, columns=["id"]) for p in (result.out_dir / "rejects").glob("*.parquet")])
+    ids = kept.column("id").to_pylist() + rejected.column("id").to_pylist()
+    assert len(ids) == len(set(ids)) == result.card["ledger"]["input_documents"]
+
+
+def test_audit_passes_on_fresh_run_and_on_card_copy(sample_run):
+    result, cards = sample_run
+    report = audit(result.out_dir)
+    assert report.ok, report.mismatches
+    assert report.checks > 20
+    assert audit(cards / "e2e-run").ok
+
+
+@pytest.mark.parametrize("tamper", ["alter_shard", "delete_shard", "drop_reject_row", "extra_shard", "edit_ledger"])
+def test_audit_fails_on_tampered_run(sample_run, tmp_path, tamper):
+    result, _ = sample_run
+    copy = tmp_path / "copy"
+    shutil.copytree(result.out_dir, copy)
+    card = json.loads((copy / "card.json").read_text())
+    card["output"]["root"] = str(copy)
+    (copy / "card.json").write_text(json.dumps(card))
+    data = sorted((copy / "data").glob("*.parquet"))
+    rejects = sorted((copy / "rejects").glob("*.parquet"))
+    if tamper == "alter_shard":
+        table = pq.read_table(data[0])
+        texts = table.column("text").to_pylist()
+        texts[0] = texts[0] + " altered"
+        pq.write_table(table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts)), data[0], compression="zstd")
+        expected = f"data/{data[0].name}"
+    elif tamper == "delete_shard":
+        data[-1].unlink()
+        expected = "missing on disk"
+    elif tamper == "drop_reject_row":
+        table = pq.read_table(rejects[0])
+        pq.write_table(table.slice(1), rejects[0], compression="zstd")
+        expected = f"rejects/{rejects[0].name}"
+    elif tamper == "extra_shard":
+        shutil.copy(data[0], copy / "data" / "part-99999-of-99999.parquet")
+        expected = "not listed in the card"
+    else:
+        card["ledger"]["kept"] += 1
+        (copy / "card.json").write_text(json.dumps(card))
+        expected = "ledger kept"
+    report = audit(copy)
+    assert not report.ok
+    assert expected in report.mismatches[0], report.mismatches
+
+
+def test_rerun_is_byte_identical(sample_run, sample_corpus, tmp_path):
+    result, _ = sample_run
+    again = run_pipeline(_config(**SMALL_SHARDS), str(sample_corpus / "warc"), tmp_path / "run2", cards_dir=None, run_id="e2e-rerun")
+    first = {e["path"]: e["sha256"] for e in result.card["output"]["data"] + result.card["output"]["rejects"]}
+    second = {e["path"]: e["sha256"] for e in again.card["output"]["data"] + again.card["output"]["rejects"]}
+    assert first == second
+
+
+def test_real_warc_files_including_broken_ones(ray_session, tmp_path):
+    warc_dir = shared_path("data", "warc")
+    result = run_pipeline(_config(), str(warc_dir), tmp_path / "out", cards_dir=None, run_id="real-warcs")
+    ledger = result.card["ledger"]
+    assert ledger["balanced"], ledger["explanation"]
+    reasons = ledger["rejected_by_stage_reason"]
+    # Deliberately broken files are quarantined with a reason, not a crash.
+    assert any(k.startswith("read/") and ("corrupt" in k or "truncated" in k or "unsupported" in k) for k in reasons), reasons
+    assert ledger["kept"] >= 50  # about 150 real HTML responses across the fixtures
+    assert audit(result.out_dir).ok
+
+
+def test_jsonl_corpus_passes_text_through(ray_session, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    words = "the quick brown fox jumps over the lazy dog near the river bank today".split()
+    lines = [json.dumps({"id": f"doc{i}", "url": f"https://example.org/{i}", "text": " ".join(words * (1 + i % 6))}) for i in range(40)]
+    lines.insert(5, "{not json")
+    (corpus / "part.jsonl").write_text("\n".join(lines) + "\n")
+    result = run_pipeline(_config(), str(corpus), tmp_path / "out", cards_dir=None, run_id="jsonl")
+    ledger = result.card["ledger"]
+    assert ledger["input_documents"] == 41
+    assert ledger["rejected_by_stage_reason"].get("read/malformed_json") == 1
+    # 14 words per repeat: 1..3 repeats (<50 words) are too short, 4..6 are kept.
+    assert ledger["kept"] == sum(1 for i in range(40) if 14 * (1 + i % 6) >= 50)
+    assert ledger["balanced"]
