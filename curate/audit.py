@@ -148,12 +148,19 @@ def audit(card_dir: str | Path, *, inputs: bool = False) -> AuditReport:
         "input files' document counts do not add up to the ledger's input",
     )
     if inputs:
-        corpus = Path(card["input"]["corpus"])
-        root = corpus if corpus.is_dir() else corpus.parent
+        from curate.readers import InputFile, list_inputs, sha256_of
+
+        try:
+            listed = {f.source: f for f in list_inputs(card["input"]["corpus"])}
+        except ValueError as e:
+            listed = {}
+            report.expect(False, f"inputs: {e}")
         for f in files:
-            path = root / f["source"]
-            if report.expect(path.is_file(), f"input {f['source']}: not found under {root}"):
-                report.expect(_sha256(path) == f["sha256"], f"input {f['source']}: sha256 differs from the card")
+            current: InputFile | None = listed.get(f["source"])
+            if report.expect(current is not None, f"input {f['source']}: no longer found in {card['input']['corpus']}"):
+                report.expect(sha256_of(current) == f["sha256"], f"input {f['source']}: sha256 differs from the card")
+        for extra in sorted(set(listed) - {f["source"] for f in files}):
+            report.expect(False, f"input {extra}: present in the corpus but not in the card")
 
     readme = base / "README.md"
     if readme.is_file():
