@@ -176,3 +176,9 @@ def test_jsonl_corpus_passes_text_through(ray_session, tmp_path):
     # 14 words per repeat: 1..3 repeats (<50 words) are too short, 4..6 are kept.
     assert ledger["kept"] == sum(1 for i in range(40) if 14 * (1 + i % 6) >= 50)
     assert ledger["balanced"]
+    # --inputs re-hashes the corpus: it passes as written, and fails once an input file changes.
+    assert audit(result.out_dir, inputs=True).ok
+    with open(corpus / "part.jsonl", "a") as fh:
+        fh.write(json.dumps({"text": "added later"}) + "\n")
+    report = audit(result.out_dir, inputs=True)
+    assert not report.ok and "input part.jsonl: sha256 differs" in report.mismatches[0]
