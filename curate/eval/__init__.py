@@ -1,0 +1,1 @@
+"""Accuracy evaluations against the labelled data in ../shared (used by tests and benchmarks)."""
