@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import random
+import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -87,7 +88,7 @@ class _PageMaker:
         self.fakers = {}
         for code, locale, _ in LANGUAGES:
             f = Faker(locale)
-            f.seed_instance(seed + hash(code) % 1000 if False else seed)
+            f.seed_instance(seed)
             self.fakers[code] = f
 
     def paragraphs(self, lang: str, n: int) -> list[str]:
@@ -123,6 +124,7 @@ def generate_sample_corpus(out_dir: Path, *, seed: int = 0, pages: int = 3000, p
     rng = maker.rng
     base_time = dt.datetime(2023, 1, 1, tzinfo=dt.timezone.utc)
     originals: list[dict] = []
+    substantial: list[dict] = []  # originals long enough that 5-gram similarity is meaningful
     entries: list[dict] = []
 
     for n in range(pages):
@@ -131,20 +133,25 @@ def generate_sample_corpus(out_dir: Path, *, seed: int = 0, pages: int = 3000, p
         roll = rng.random()
         if originals and roll < 0.05:  # exact duplicate: same text, new URL and boilerplate
             src = rng.choice(originals)
-            entry = {**src, "url": f"https://{rng.choice(SITES)}/mirror/{n}", "truth": {**truth, "exact_dup_of": src["key"]}}
-        elif originals and roll < 0.10:  # near duplicate with a known edit fraction
-            src = rng.choice(originals)
+            entry = {**src, "url": f"https://{rng.choice(SITES)}/mirror/{n}",
+                     "truth": {**truth, "exact_dup_of": src["key"], "planted_pii": src["truth"]["planted_pii"], "defects": src["truth"]["defects"]}}
+        elif substantial and roll < 0.10:  # near duplicate with a known edit fraction
+            src = rng.choice(substantial)
             frac = rng.choice([0.02, 0.05, 0.1, 0.3])
             text = _edit(rng, src["text"], frac)
             a, b = _shingles(src["text"].split()), _shingles(text.split())
             entry = {**src, "text": text, "url": f"https://{rng.choice(SITES)}/copy/{n}",
-                     "truth": {**truth, "near_dup_cluster": src["key"], "near_dup_edit_fraction": frac, "near_dup_jaccard": round(len(a & b) / len(a | b), 4)}}
+                     "truth": {**truth, "near_dup_cluster": src["key"], "near_dup_edit_fraction": frac, "near_dup_jaccard": round(len(a & b) / len(a | b), 4),
+                               # Edits can split a planted value; record only what survived intact.
+                               "planted_pii": [p for p in src["truth"]["planted_pii"] if p["value"] in text], "defects": src["truth"]["defects"]}}
         elif originals and roll < 0.13:  # the same URL fetched again later, slightly changed
             src = rng.choice(originals)
-            url = src["url"].replace("https://", "HTTPS://").upper().replace("HTTPS://", "https://") if False else src["url"]
-            variant = rng.choice([url, url + "?utm_source=newsletter", url + "#comments", url.replace("https://", "https://www.", 1) if False else url + "/"])
+            url = src["url"]
+            # Spellings of the same URL that a URL normaliser must fold together.
+            upper_host = re.sub(r"^https://([^/]+)", lambda m: "HTTPS://" + m.group(1).upper() + ":443", url)
+            variant = rng.choice([url, url + "?utm_source=newsletter", url + "#comments", url + "/", upper_host])
             entry = {**src, "text": src["text"] + " " + maker.paragraphs(src["lang"], 1)[0], "url": variant, "refetch": True,
-                     "truth": {**truth, "url_refetch_of": src["key"]}}
+                     "truth": {**truth, "url_refetch_of": src["key"], "planted_pii": src["truth"]["planted_pii"], "defects": src["truth"]["defects"]}}
         else:
             lang = _pick(rng, LANGUAGES) if rng.random() < 0.9 else "en"
             category = _pick(rng, CATEGORIES)
@@ -175,7 +182,7 @@ def generate_sample_corpus(out_dir: Path, *, seed: int = 0, pages: int = 3000, p
                 defects.append("lorem_ipsum")
             if rng.random() < 0.3:
                 paras.insert(rng.randrange(len(paras) + 1), rng.choice(REPEATED_LINES))
-            pii = maker.pii() if rng.random() < 0.15 else []
+            pii = maker.pii() if rng.random() < 0.15 and category != "non_html" else []
             if pii:
                 paras.append("Contact: " + "; ".join(p["value"] for p in pii))
             entry = {"key": None, "lang": lang, "category": category, "site": site, "title": title, "text": "\n".join(paras),
@@ -189,6 +196,8 @@ def generate_sample_corpus(out_dir: Path, *, seed: int = 0, pages: int = 3000, p
         if entry["truth"]["exact_dup_of"] is None and entry["truth"]["near_dup_cluster"] is None and not entry.get("refetch") and entry["category"] not in ("non_html",):
             entry["key"] = entry["record_id"]
             originals.append(entry)
+            if len(entry["text"].split()) >= 80:
+                substantial.append(entry)
 
     warc_files, counts, truth_lines = [], Counter(), []
     for start in range(0, len(entries), pages_per_warc):
