@@ -147,8 +147,9 @@ def generate_sample_corpus(out_dir: Path, *, seed: int = 0, pages: int = 3000, p
         elif originals and roll < 0.13:  # the same URL fetched again later, slightly changed
             src = rng.choice(originals)
             url = src["url"]
-            # Spellings of the same URL that a URL normaliser must fold together.
-            upper_host = re.sub(r"^https://([^/]+)", lambda m: "HTTPS://" + m.group(1).upper() + ":443", url)
+            # Spellings of the same URL that a URL normaliser must fold together (crawlers
+            # write the scheme in lower case; WARC readers rely on it).
+            upper_host = re.sub(r"^https://([^/]+)", lambda m: "https://" + m.group(1).upper() + ":443", url)
             variant = rng.choice([url, url + "?utm_source=newsletter", url + "#comments", url + "/", upper_host])
             entry = {**src, "text": src["text"] + " " + maker.paragraphs(src["lang"], 1)[0], "url": variant, "refetch": True,
                      "truth": {**truth, "url_refetch_of": src["key"], "planted_pii": src["truth"]["planted_pii"], "defects": src["truth"]["defects"]}}
