@@ -8,7 +8,6 @@ input files themselves are re-hashed).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from curate.card import input_fingerprint
+from curate.runner import sha256_file
 from curate.schema import REJECT_SCHEMA
 
 
@@ -40,14 +40,6 @@ class AuditReport:
         if not condition:
             self.mismatches.append(message)
         return condition
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_card(card_dir: Path) -> tuple[dict, Path]:
@@ -75,7 +67,7 @@ def _check_shards(report: AuditReport, base: Path, kind: str, listed: list[dict]
         if not report.expect(path.is_file(), f"{entry['path']}: listed in the card but missing on disk"):
             continue
         report.expect(path.stat().st_size == entry["bytes"], f"{entry['path']}: size {path.stat().st_size} != card {entry['bytes']}")
-        report.expect(_sha256(path) == entry["sha256"], f"{entry['path']}: sha256 differs from the card")
+        report.expect(sha256_file(path) == entry["sha256"], f"{entry['path']}: sha256 differs from the card")
         try:
             rows = pq.ParquetFile(path).metadata.num_rows
         except Exception as e:  # a corrupted file is a finding, not a crash

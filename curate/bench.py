@@ -4,7 +4,8 @@ Writes a JSON file and prints a table:
   * end-to-end documents/s of `curate run` on embedded Ray (median of --repeats runs), peak RSS of
     the whole process tree (driver + raylet + workers), and per-stage documents per busy second;
   * single-process extraction on the same pages: plain `trafilatura.extract` (the baseline) and
-    curate's extract_html stage, documents/s (median of --repeats passes).
+    curate's extract_html stage, documents/s (median of --repeats passes) — on the synthetic
+    pages and, when ../shared is beside the checkout, on real article pages too.
 """
 from __future__ import annotations
 
@@ -64,6 +65,14 @@ def _html_pages(corpus_dir: Path, limit: int | None = None) -> list[bytes]:
             if limit and len(pages) >= limit:
                 return pages[:limit]
     return pages
+
+
+def _real_pages(folder: Path) -> list[bytes]:
+    import gzip
+
+    if not folder.is_dir():
+        return []
+    return [gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes() for p in sorted(folder.glob("*.htm*"))]
 
 
 def bench_extraction(pages: list[bytes], repeats: int) -> dict:
@@ -142,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extract-pages", type=int, default=600, help="pages for the single-process extraction comparison")
     parser.add_argument("--pipeline", default="pipelines/llama3.yaml")
     parser.add_argument("--out", default="bench_results.json")
+    parser.add_argument(
+        "--real-pages",
+        default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "extraction" / "scrapinghub-aeb" / "html"),
+        help="a folder of real *.html(.gz) pages for a second extraction comparison (skipped when absent)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
@@ -153,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         corpus_dir = tmp / "corpus" / "warc"
         corpus_bytes = sum(p.stat().st_size for p in corpus_dir.rglob("*") if p.is_file())
         pages = _html_pages(corpus_dir, args.extract_pages)
-        extraction = bench_extraction(pages, args.repeats)
+        extraction = {"synthetic sample pages": bench_extraction(pages, args.repeats)}
+        real = _real_pages(Path(args.real_pages))
+        if real:
+            extraction[f"real pages ({Path(args.real_pages).parent.name})"] = bench_extraction(real, args.repeats)
         pipeline = bench_pipeline(corpus_dir, args.pipeline, args.repeats, tmp)
 
     result = {
@@ -165,13 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
     print(f"\ncorpus: {args.pages} pages, {corpus_bytes / 2**20:.1f} MiB; medians of {args.repeats} runs; {os.cpu_count()} CPUs")
-    print(f"{'measurement':<44} {'docs/s':>10}")
-    for name, r in extraction.items():
-        print(f"{'extraction, 1 process: ' + name:<44} {r['documents_per_second']:>10}")
+    print(f"{'measurement':<84} {'docs/s':>10}")
+    for pages_name, by_extractor in extraction.items():
+        for name, r in by_extractor.items():
+            print(f"{'extraction, 1 process, ' + pages_name + ': ' + name:<84} {r['documents_per_second']:>10}")
     m = pipeline["median"]
-    print(f"{'pipeline end-to-end (embedded Ray)':<44} {m['documents_per_second']:>10}   wall {m['wall_seconds']} s, peak RSS {m['peak_rss_mib']} MiB")
+    print(f"{'pipeline end-to-end (embedded Ray), synthetic sample pages':<84} {m['documents_per_second']:>10}   wall {m['wall_seconds']} s, peak RSS {m['peak_rss_mib']} MiB")
     for name, s in m["stages"].items():
-        print(f"{'  stage ' + name + ' (per busy second)':<44} {s['documents_per_busy_second'] or '-':>10}")
+        print(f"{'  stage ' + name + ' (documents per busy second)':<84} {s['documents_per_busy_second'] or '-':>10}")
     print(f"results: {args.out}")
     return 0
 

@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ray-address", help="Ray cluster address (default $RAY_ADDRESS; unset = embedded Ray on 127.0.0.1)")
     run.add_argument("--seed", type=int, default=0, help="seed of the generated sample corpus")
     run.add_argument("--sample-dir", default=".sample", help="where the generated sample corpus goes")
-    run.add_argument("--sample-pages", type=int, default=3000, help="pages in the generated sample corpus")
+    run.add_argument("--sample-pages", type=int, default=10000, help="pages in the generated sample corpus")
     run.set_defaults(func=_cmd_run)
 
     aud = sub.add_parser("audit", help="verify a run's card against its files", description="Recompute counts and checksums from the shards and rejects; exit 1 naming the first mismatch.")
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="generate the default sample corpus", description="Generate the seeded sample corpus (WARC + ground truth).")
     sample.add_argument("--out", default=".sample", help="output directory (default .sample/)")
     sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--pages", type=int, default=3000)
+    sample.add_argument("--pages", type=int, default=10000)
     sample.set_defaults(func=_cmd_sample)
     return parser
 

@@ -117,7 +117,7 @@ class _PageMaker:
         )
 
 
-def generate_sample_corpus(out_dir: Path, *, seed: int = 0, pages: int = 3000, pages_per_warc: int = 500) -> SampleCorpus:
+def generate_sample_corpus(out_dir: Path, *, seed: int = 0, pages: int = 10000, pages_per_warc: int = 1000) -> SampleCorpus:
     out_dir = Path(out_dir)
     (out_dir / "warc").mkdir(parents=True, exist_ok=True)
     maker = _PageMaker(seed)

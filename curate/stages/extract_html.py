@@ -222,6 +222,9 @@ class HtmlExtractor(Stage):
         out_text, out_title, out_charset, out_method = [], [], [], []
         keep, reasons, details = [], [], []
         counters = {"html_bytes_in": 0.0, "text_chars_out": 0.0, "extraction_timeouts": 0.0, "code_blocks_kept": 0.0, "math_kept": 0.0, "passthrough": 0.0}
+        if threading.current_thread() is not threading.main_thread():
+            # SIGALRM cannot reach this thread: say so in the card rather than pretend a bound.
+            counters["documents_without_time_bound"] = float(batch.num_rows)
         for i in range(len(ids)):
             text = title = None
             charset, method, reason, detail = charsets[i], None, None, None
