@@ -38,7 +38,8 @@ from curate.flow import (
     to_flow,
 )
 from curate.readers import InputFile, list_inputs_with_skipped, read_file, sha256_of
-from curate.schema import DOCUMENT_SCHEMA, REJECT_SCHEMA, conform
+from curate.schema import DOCUMENT_SCHEMA, conform
+from curate.stages.base import GROUP_KEY, GroupStage
 
 log = logging.getLogger("curate.runner")
 
@@ -178,6 +179,7 @@ class _StageCall:
         self.out_schema = out_schema
         self.stats = stats
         self._stage = None
+        self.__name__ = resolved.cls.__name__  # Ray Data names operators after their function
 
     def _ensure_stage(self):
         if self._stage is None:
@@ -222,6 +224,36 @@ class StageActor(_StageCall):
     def __init__(self, resolved: ResolvedStage, in_schema: pa.Schema, out_schema: pa.Schema, stats):
         super().__init__(resolved, in_schema, out_schema, stats)
         self._ensure_stage()
+
+
+PARTITION = "__partition"
+
+
+class AddGroupKey:
+    """Before a global step: each live document gets its stage's group key and the partition
+    (xxh64 of the key) it will be decided in; rows rejected earlier are spread by id."""
+
+    def __init__(self, resolved: ResolvedStage, in_schema: pa.Schema, num_partitions: int):
+        self.resolved = resolved
+        self.in_schema = in_schema
+        self.num_partitions = num_partitions
+        self._stage = None
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        if self._stage is None:
+            self._stage = self.resolved.build()
+            self._stage.ensure_setup()
+        rejected = pc.is_valid(batch.column(REJECT_STAGE)).to_pylist()
+        alive = batch.filter(pc.invert(pc.is_valid(batch.column(REJECT_STAGE))))
+        alive_keys = iter(self._stage.group_key(documents_of(alive, self.in_schema)).to_pylist()) if alive.num_rows else iter(())
+        ids = batch.column("id").to_pylist()
+        keys, parts = [], []
+        for row_id, was_rejected in zip(ids, rejected):
+            key = None if was_rejected else next(alive_keys)
+            keys.append(key)
+            parts.append(xxhash.xxh64_intdigest((row_id if key is None else key).encode("utf-8")) % self.num_partitions)
+        batch = batch.append_column(GROUP_KEY, pa.array(keys, pa.string()))
+        return batch.append_column(PARTITION, pa.array(parts, pa.int32()))
 
 
 class AssignShard:
@@ -361,12 +393,20 @@ def run_pipeline(
     file_rows = [{"uri": f.uri, "source": f.source, "size": f.size, "format": f.format} for f in files]
     ds = ray.data.from_items(file_rows, override_num_blocks=max(1, len(file_rows)))
     ds = ds.map_batches(ReadFiles(config.read.batch_size, stats), batch_size=1, batch_format="pyarrow", num_cpus=1)
+    # Global steps decide each key in one partition; enough partitions to keep every CPU busy.
+    num_partitions = max(num_shards, 2 * max(1, ray_info["cpus"]))
     for index, resolved in enumerate(config.stages):
         cls = resolved.cls
         common = dict(batch_size=config.ray.batch_size, batch_format="pyarrow", num_cpus=cls.num_cpus)
         if cls.num_gpus:
             common["num_gpus"] = cls.num_gpus
-        if cls.uses_model:
+        if issubclass(cls, GroupStage):
+            keyed_schema = schemas[index].append(pa.field(GROUP_KEY, pa.string()))
+            ds = ds.map_batches(AddGroupKey(resolved, schemas[index], num_partitions), **common)
+            ds = ds.groupby(PARTITION, num_partitions=num_partitions).map_groups(
+                _StageCall(resolved, keyed_schema, schemas[index + 1], stats), batch_format="pyarrow", num_cpus=cls.num_cpus
+            )
+        elif cls.uses_model:
             ds = ds.map_batches(
                 StageActor,
                 fn_constructor_args=(resolved, schemas[index], schemas[index + 1], stats),

@@ -50,7 +50,7 @@ def test_ledger_balances_and_card_is_complete(sample_run):
     assert ledger["input_documents"] == ledger["kept"] + ledger["rejected_total"]
     assert ledger["input_documents"] >= 300  # every page is a document (or a read reject)
     assert 0 < ledger["kept"] < ledger["input_documents"]
-    assert [s["stage"] for s in card["stages"]] == ["read", "extract_html", "length_filter"]
+    assert [s["stage"] for s in card["stages"]] == ["read", "extract_html", "length_filter", "url_dedup", "exact_dedup"]
     # Ray runs the extraction in each worker's main thread, so the per-document time bound holds.
     extract = card["stages"][1]
     assert extract["counters"].get("documents_without_time_bound", 0) == 0
@@ -170,15 +170,15 @@ def test_jsonl_corpus_passes_text_through(ray_session, tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     words = "the quick brown fox jumps over the lazy dog near the river bank today".split()
-    lines = [json.dumps({"id": f"doc{i}", "url": f"https://example.org/{i}", "text": " ".join(words * (1 + i % 6))}) for i in range(40)]
+    lines = [json.dumps({"id": f"doc{i}", "url": f"https://example.org/{i}", "text": " ".join(words * (1 + i % 6)) + f" number {i}"}) for i in range(40)]
     lines.insert(5, "{not json")
     (corpus / "part.jsonl").write_text("\n".join(lines) + "\n")
     result = run_pipeline(_config(), str(corpus), tmp_path / "out", cards_dir=None, run_id="jsonl")
     ledger = result.card["ledger"]
     assert ledger["input_documents"] == 41
     assert ledger["rejected_by_stage_reason"].get("read/malformed_json") == 1
-    # 14 words per repeat: 1..3 repeats (<50 words) are too short, 4..6 are kept.
-    assert ledger["kept"] == sum(1 for i in range(40) if 14 * (1 + i % 6) >= 50)
+    # 14 words per repeat + 2: 1..3 repeats (<50 words) are too short, 4..6 are kept.
+    assert ledger["kept"] == sum(1 for i in range(40) if 14 * (1 + i % 6) + 2 >= 50)
     assert ledger["balanced"]
     # --inputs re-hashes the corpus: it passes as written, and fails once an input file changes.
     assert audit(result.out_dir, inputs=True).ok
@@ -186,3 +186,47 @@ def test_jsonl_corpus_passes_text_through(ray_session, tmp_path):
         fh.write(json.dumps({"text": "added later"}) + "\n")
     report = audit(result.out_dir, inputs=True)
     assert not report.ok and "input part.jsonl: sha256 differs" in report.mismatches[0]
+
+
+def _outcome(out_dir):
+    kept = set(pa.concat_tables([pq.read_table(p, columns=["id"]) for p in (out_dir / "data").glob("*.parquet")]).column("id").to_pylist())
+    rejects = {r["id"]: r for r in pa.concat_tables([pq.read_table(p) for p in (out_dir / "rejects").glob("*.parquet")]).to_pylist()}
+    return kept, rejects
+
+
+def test_url_and_exact_dedup_against_planted_ground_truth(sample_run, sample_corpus):
+    result, _ = sample_run
+    truth = {t["id"]: t for t in map(json.loads, (sample_corpus / "ground_truth.jsonl").read_text().splitlines())}
+    kept, rejects = _outcome(result.out_dir)
+    reached_dedup = lambda i: i in kept or rejects[i]["stage"] in ("url_dedup", "exact_dedup")  # noqa: E731
+
+    # URL families: an original and its re-fetches (under URL spellings that normalise alike).
+    families: dict[str, set[str]] = {}
+    for doc_id, t in truth.items():
+        if t["url_refetch_of"]:
+            families.setdefault(t["url_refetch_of"], {t["url_refetch_of"]}).add(doc_id)
+    assert len(families) >= 5
+    expected_url_rejects = set()
+    for members in families.values():
+        members = {m for m in members if reached_dedup(m)}
+        survivors = [m for m in members if m in kept or rejects[m]["reason"] != "url_duplicate"]
+        assert len(survivors) == 1, members
+        expected_url_rejects |= members - set(survivors)
+    url_rejects = {i for i, r in rejects.items() if r["reason"] == "url_duplicate"}
+    assert url_rejects == expected_url_rejects  # precision and recall 1.0 on planted URL duplicates
+
+    # Exact duplicates: each planted cluster keeps exactly one document.
+    clusters: dict[str, set[str]] = {}
+    for doc_id, t in truth.items():
+        if t["exact_dup_of"]:
+            clusters.setdefault(t["exact_dup_of"], {t["exact_dup_of"]}).add(doc_id)
+    assert len(clusters) >= 5
+    for members in clusters.values():
+        alive = {m for m in members if reached_dedup(m) and rejects.get(m, {}).get("reason") != "url_duplicate"}
+        if alive:
+            assert len(alive & kept) == 1, members
+    exact_rejects = [r for r in rejects.values() if r["reason"] == "exact_duplicate"]
+    assert exact_rejects and all(r["detail"].startswith("survivor=") for r in exact_rejects)
+    cluster_of = lambda i: truth[i]["exact_dup_of"] or i  # noqa: E731
+    for r in exact_rejects:  # precision: a reject and its survivor were planted as the same text
+        assert cluster_of(r["id"]) == cluster_of(r["detail"].removeprefix("survivor="))

@@ -11,6 +11,8 @@ from curate.stages.base import Stage, StageOutput, StageParams, reject_rows
 _STAGE_MODULES = [
     "curate.stages.extract_html",
     "curate.stages.length_filter",
+    "curate.stages.url_dedup",
+    "curate.stages.exact_dedup",
 ]
 
 
@@ -19,7 +21,7 @@ def registry() -> dict[str, type[Stage]]:
     for module_name in _STAGE_MODULES:
         module = importlib.import_module(module_name)
         for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, Stage) and obj is not Stage and obj.__module__ == module_name:
+            if isinstance(obj, type) and issubclass(obj, Stage) and obj.__module__ == module_name and "name" in vars(obj):
                 stages[obj.name] = obj
     return stages
 

@@ -132,3 +132,40 @@ def reject_rows(
 def text_lengths(batch: pa.Table, column: str = "text") -> pa.Array:
     """Character length of each text (0 for null)."""
     return pc.fill_null(pc.utf8_length(batch.column(column)), 0)
+
+
+GROUP_KEY = "group_key"
+
+
+class GroupStage(Stage):
+    """A global step: every document with the same key, across the whole corpus, is decided together.
+
+    The stage says how to key a document (``group_key``); the runner shuffles documents so that all
+    rows of a key land in one partition (one Ray Data groupby over a hash of the key), and calls
+    ``process`` on each partition with a ``group_key`` column. A partition holds many keys, each
+    complete, so ``process`` can decide key by key without seeing the rest of the corpus.
+    """
+
+    def group_key(self, batch: pa.Table) -> pa.Array:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def first_of_each_key(partition: pa.Table, order: list[tuple[str, str]]) -> tuple[list[bool], list[str]]:
+    """For a partition with a ``group_key`` column: which row survives in each key, by ``order``.
+
+    ``order`` are (column, "ascending"|"descending") sort keys after the group key; the first row of
+    each key wins. Returns (keep mask, survivor id per row), in the partition's original row order.
+    """
+    sort_keys = [(GROUP_KEY, "ascending"), *order, ("id", "ascending")]
+    indices = pc.sort_indices(partition, sort_keys=sort_keys).to_pylist()
+    keys = partition.column(GROUP_KEY).to_pylist()
+    ids = partition.column("id").to_pylist()
+    keep = [False] * partition.num_rows
+    survivor = [""] * partition.num_rows
+    previous_key, current = object(), ""
+    for i in indices:
+        if keys[i] != previous_key:
+            previous_key, current = keys[i], ids[i]
+            keep[i] = True
+        survivor[i] = current
+    return keep, survivor
