@@ -121,6 +121,10 @@ def _run_stats_actor():
             for key, value in counters.items():
                 s["counters"][key] += value
 
+        def add_busy(self, name: str, busy_s: float):
+            """Time a stage spends outside process() (e.g. computing group keys)."""
+            self.stages[name]["busy_s"] += busy_s
+
         def add_file(self, record: dict):
             self.files.append(record)
 
@@ -233,13 +237,17 @@ class AddGroupKey:
     """Before a global step: each live document gets its stage's group key and the partition
     (xxh64 of the key) it will be decided in; rows rejected earlier are spread by id."""
 
-    def __init__(self, resolved: ResolvedStage, in_schema: pa.Schema, num_partitions: int):
+    def __init__(self, resolved: ResolvedStage, in_schema: pa.Schema, num_partitions: int, stats):
         self.resolved = resolved
         self.in_schema = in_schema
         self.num_partitions = num_partitions
+        self.stats = stats
         self._stage = None
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        import ray
+
+        started = time.perf_counter()
         if self._stage is None:
             self._stage = self.resolved.build()
             self._stage.ensure_setup()
@@ -253,7 +261,9 @@ class AddGroupKey:
             keys.append(key)
             parts.append(xxhash.xxh64_intdigest((row_id if key is None else key).encode("utf-8")) % self.num_partitions)
         batch = batch.append_column(GROUP_KEY, pa.array(keys, pa.string()))
-        return batch.append_column(PARTITION, pa.array(parts, pa.int32()))
+        batch = batch.append_column(PARTITION, pa.array(parts, pa.int32()))
+        ray.get(self.stats.add_busy.remote(self._stage.name, time.perf_counter() - started))
+        return batch
 
 
 class AssignShard:
@@ -402,7 +412,7 @@ def run_pipeline(
             common["num_gpus"] = cls.num_gpus
         if issubclass(cls, GroupStage):
             keyed_schema = schemas[index].append(pa.field(GROUP_KEY, pa.string()))
-            ds = ds.map_batches(AddGroupKey(resolved, schemas[index], num_partitions), **common)
+            ds = ds.map_batches(AddGroupKey(resolved, schemas[index], num_partitions, stats), **common)
             ds = ds.groupby(PARTITION, num_partitions=num_partitions).map_groups(
                 _StageCall(resolved, keyed_schema, schemas[index + 1], stats), batch_format="pyarrow", num_cpus=cls.num_cpus
             )
