@@ -149,6 +149,12 @@ class GroupStage(Stage):
     def group_key(self, batch: pa.Table) -> pa.Array:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def split_survivors(self, partition: pa.Table, keep: list[bool], survivor: list[str], reason: str) -> tuple[pa.Table, pa.Table]:
+        """Kept survivors, and the other rows rejected with ``reason`` and ``survivor=<id>``."""
+        reasons = [None if k else reason for k in keep]
+        details = [None if k else f"survivor={s}" for k, s in zip(keep, survivor)]
+        return self.split(partition, keep, reasons, details)
+
 
 def first_of_each_key(partition: pa.Table, order: list[tuple[str, str]]) -> tuple[list[bool], list[str]]:
     """For a partition with a ``group_key`` column: which row survives in each key, by ``order``.

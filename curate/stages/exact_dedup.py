@@ -32,7 +32,5 @@ class ExactDedup(GroupStage):
     def process(self, partition: pa.Table) -> StageOutput:
         keep, survivor = first_of_each_key(partition, [])
         partition = partition.append_column("text_hash", partition.column("group_key"))
-        reasons = [None if k else "exact_duplicate" for k in keep]
-        details = [None if k else f"survivor={s}" for k, s in zip(keep, survivor)]
-        kept, rejected = self.split(partition, keep, reasons, details)
+        kept, rejected = self.split_survivors(partition, keep, survivor, "exact_duplicate")
         return StageOutput(kept, rejected, {"distinct_texts": float(sum(keep))})

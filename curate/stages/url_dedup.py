@@ -44,7 +44,5 @@ class UrlDedup(GroupStage):
         keep, survivor = first_of_each_key(partition, [("fetch_time", "descending")])
         normalized = [None if k.startswith("\x00") else k for k in partition.column("group_key").to_pylist()]
         partition = partition.append_column("url_normalized", pa.array(normalized, pa.string()))
-        reasons = [None if k else "url_duplicate" for k in keep]
-        details = [None if k else f"survivor={s}" for k, s in zip(keep, survivor)]
-        kept, rejected = self.split(partition, keep, reasons, details)
+        kept, rejected = self.split_survivors(partition, keep, survivor, "url_duplicate")
         return StageOutput(kept, rejected, {"url_groups": float(sum(keep))})
