@@ -1,0 +1,1 @@
+"""Algorithms behind the dedup stages (signatures, LSH), kept apart from the stages that run them."""
