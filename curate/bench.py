@@ -106,6 +106,32 @@ def bench_extraction(pages: list[bytes], repeats: int) -> dict:
     return results
 
 
+def bench_minhash(texts: list[str], repeats: int) -> dict:
+    """Signatures/s: curate's batch MinHash vs datasketch (per document and bulk), same hash function."""
+    from datasketch import MinHash
+
+    from curate.dedup.minhash import BatchMinHasher, shingle_hash, word_shingles
+
+    hasher = BatchMinHasher()
+
+    def per_document():
+        for text in texts:
+            hasher.datasketch_minhash(text)
+
+    def bulk():
+        MinHash.bulk([word_shingles(t) for t in texts], num_perm=hasher.num_perm, seed=hasher.seed, hashfunc=shingle_hash)
+
+    results = {}
+    for name, fn in [("datasketch MinHash per document (baseline)", per_document), ("datasketch MinHash.bulk", bulk), ("curate BatchMinHasher", lambda: hasher.signatures(texts))]:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        results[name] = {"documents": len(texts), "documents_per_second": round(len(texts) / statistics.median(times), 1)}
+    return results
+
+
 def bench_pipeline(corpus: Path, pipeline: str, repeats: int, workdir: Path) -> dict:
     import ray
 
@@ -172,12 +198,17 @@ def main(argv: list[str] | None = None) -> int:
         if real:
             extraction[f"real pages ({Path(args.real_pages).parent.name})"] = bench_extraction(real, args.repeats)
         pipeline = bench_pipeline(corpus_dir, args.pipeline, args.repeats, tmp)
+        import pyarrow.parquet as pq
+
+        kept_texts = pq.read_table(tmp / "run0" / "data", columns=["text"]).column("text").to_pylist()[:3000]
+        minhash = bench_minhash(kept_texts, args.repeats)
 
     result = {
         "machine": {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version()},
         "corpus": {"pages": args.pages, "bytes": corpus_bytes, "generate_seconds": round(gen_s, 2), "summary": str(corpus)},
         "extraction_single_process": extraction,
         "pipeline": pipeline,
+        "minhash_signatures": minhash,
     }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
@@ -190,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'pipeline end-to-end (embedded Ray), synthetic sample pages':<84} {m['documents_per_second']:>10}   wall {m['wall_seconds']} s, peak RSS {m['peak_rss_mib']} MiB")
     for name, s in m["stages"].items():
         print(f"{'  stage ' + name + ' (documents per busy second)':<84} {s['documents_per_busy_second'] or '-':>10}")
+    for name, r in minhash.items():
+        print(f"{'MinHash 128 perms, 5-gram shingles, 1 process: ' + name:<84} {r['documents_per_second']:>10}")
     print(f"results: {args.out}")
     return 0
 

@@ -9,7 +9,7 @@ instead of a Python call per shingle per document.
 
 Shingles: lower-cased word n-grams (default 5) joined by single spaces; a document shorter than
 n words is one shingle of all its words; an empty document has no shingles (all-max signature,
-as datasketch gives).
+as datasketch gives). The shingle hash folds per-word xxh32 values (see ``shingle_hash``).
 """
 from __future__ import annotations
 
@@ -24,9 +24,21 @@ EMPTY = np.uint32(0xFFFFFFFF)
 _CHUNK = 1 << 16
 
 
+_INIT = 0x9E3779B9
+_MIX = 0x01000193
+
+
 def shingle_hash(shingle: bytes) -> int:
-    """The default shingle hash: xxh32, seed 0. Pass the same function to datasketch to compare."""
-    return xxhash.xxh32_intdigest(shingle)
+    """The default shingle hash (pass it to datasketch as ``hashfunc`` to compare).
+
+    It folds the xxh32 of each word: h = (h ^ xxh32(word)) * 0x01000193 mod 2^32. Defined this way,
+    a batch hashes each word once and forms every n-gram's hash with n vectorised NumPy steps,
+    instead of building and hashing every n-gram string (n times the bytes, in Python).
+    """
+    h = _INIT
+    for word in shingle.split(b" "):
+        h = ((h ^ xxhash.xxh32_intdigest(word)) * _MIX) & 0xFFFFFFFF
+    return h
 
 
 def word_shingles(text: str | None, ngram: int = 5) -> list[bytes]:
@@ -55,13 +67,43 @@ class BatchMinHasher:
         self.b = np.ascontiguousarray(b, dtype=np.uint32)
 
     def shingle_hashes(self, texts: Iterable[str | None]) -> tuple[np.ndarray, np.ndarray]:
-        """(all shingle hashes of the batch, shingle count per document)."""
-        counts, hashes = [], []
+        """(every shingle hash of the batch, document by document; shingle count per document).
+
+        Repeated shingles are kept: the minimum does not care, and skipping the set saves time.
+        """
+        n = self.ngram
+        word_hashes: list[int] = []
+        pieces: list[tuple[int, int] | int] = []  # per document: (word offset, words) or one short-doc hash
         for text in texts:
-            shingles = word_shingles(text, self.ngram)
-            counts.append(len(shingles))
-            hashes.extend(map(xxhash.xxh32_intdigest, shingles))
-        return np.asarray(hashes, dtype=np.uint32), np.asarray(counts, dtype=np.int64)
+            words = (text or "").lower().split()
+            if len(words) > n:
+                pieces.append((len(word_hashes), len(words)))
+                word_hashes.extend(xxhash.xxh32_intdigest(w.encode("utf-8")) for w in words)
+            elif words:
+                pieces.append(shingle_hash(" ".join(words).encode("utf-8")))
+            else:
+                pieces.append(-1)
+        W = np.asarray(word_hashes, dtype=np.uint32)
+        windows = np.empty(0, dtype=np.uint32)
+        if W.size >= n:
+            span = W.size - n + 1
+            windows = np.full(span, _INIT, dtype=np.uint32)
+            with np.errstate(over="ignore"):
+                for j in range(n):  # n-gram hash at every start position, across the whole batch
+                    windows = (windows ^ W[j : j + span]) * np.uint32(_MIX)
+        parts, counts = [], []
+        for piece in pieces:
+            if isinstance(piece, tuple):
+                offset, n_words = piece
+                parts.append(windows[offset : offset + n_words - n + 1])  # windows inside this document
+                counts.append(n_words - n + 1)
+            elif piece >= 0:
+                parts.append(np.array([piece], dtype=np.uint32))
+                counts.append(1)
+            else:
+                counts.append(0)
+        hashes = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint32)
+        return hashes, np.asarray(counts, dtype=np.int64)
 
     def signatures(self, texts: Iterable[str | None]) -> np.ndarray:
         """(documents × num_perm) uint32 signatures, row i equal to datasketch's hashvalues for text i."""
