@@ -39,7 +39,7 @@ from curate.flow import (
 )
 from curate.readers import InputFile, list_inputs_with_skipped, read_file, sha256_of
 from curate.schema import DOCUMENT_SCHEMA, conform
-from curate.stages.base import GROUP_KEY, GroupStage
+from curate.stages.base import GROUP_KEY, ClusterStage, GroupStage
 
 log = logging.getLogger("curate.runner")
 
@@ -124,6 +124,10 @@ def _run_stats_actor():
         def add_busy(self, name: str, busy_s: float):
             """Time a stage spends outside process() (e.g. computing group keys)."""
             self.stages[name]["busy_s"] += busy_s
+
+        def add_counters(self, name: str, counters: dict):
+            for key, value in counters.items():
+                self.stages[name]["counters"][key] += value
 
         def add_file(self, record: dict):
             self.files.append(record)
@@ -264,6 +268,199 @@ class AddGroupKey:
         batch = batch.append_column(PARTITION, pa.array(parts, pa.int32()))
         ray.get(self.stats.add_busy.remote(self._stage.name, time.perf_counter() - started))
         return batch
+
+
+# --------------------------------------------------------------------------- cluster stages
+
+LINK_KEY = "__link_key"
+
+
+class EmitLinks:
+    """Cluster stage, pass 1: one row per (document, bucket key) with what verification needs."""
+
+    def __init__(self, resolved: ResolvedStage, in_schema: pa.Schema, num_partitions: int, stats):
+        self.resolved, self.in_schema, self.num_partitions, self.stats = resolved, in_schema, num_partitions, stats
+        self._stage = None
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        import pickle
+
+        import ray
+
+        started = time.perf_counter()
+        if self._stage is None:
+            self._stage = self.resolved.build()
+            self._stage.ensure_setup()
+        alive, _ = split_flow(batch)
+        docs = documents_of(alive, self.in_schema)
+        keys, nodes, payloads, ranks, parts = [], [], [], [], []
+        if docs.num_rows:
+            ids = docs.column("id").to_pylist()
+            doc_keys = self._stage.link_keys(docs)
+            doc_payloads = self._stage.payload(docs)
+            doc_ranks = [pickle.dumps(r) for r in self._stage.rank(docs)]
+            for doc_id, its_keys, payload, rank in zip(ids, doc_keys, doc_payloads, doc_ranks):
+                for key in its_keys:
+                    keys.append(key)
+                    nodes.append(doc_id)
+                    payloads.append(payload)
+                    ranks.append(rank)
+                    parts.append(key % self.num_partitions)
+        ray.get(self.stats.add_busy.remote(self._stage.name, time.perf_counter() - started))
+        return pa.table({
+            LINK_KEY: pa.array(keys, pa.uint64()), "node": pa.array(nodes, pa.string()),
+            "payload": pa.array(payloads, pa.binary()), "rank": pa.array(ranks, pa.binary()),
+            PARTITION: pa.array(parts, pa.int32()),
+        })
+
+
+class EmitEdges:
+    """Cluster stage, pass 2: inside each bucket, candidate pairs that pass ``verify`` become edges.
+
+    Buckets of up to ``max_pairwise`` documents are checked pair by pair; larger ones (rare:
+    boilerplate-heavy templates) are checked against the bucket's first document only, which still
+    links every verified member into one component.
+    """
+
+    def __init__(self, resolved: ResolvedStage, stats, max_pairwise: int = 64):
+        self.resolved, self.stats, self.max_pairwise = resolved, stats, max_pairwise
+        self._stage = None
+        self.__name__ = "EmitEdges"
+
+    def __call__(self, partition: pa.Table) -> pa.Table:
+        import ray
+
+        started = time.perf_counter()
+        if self._stage is None:
+            self._stage = self.resolved.build()
+            self._stage.ensure_setup()
+        order = pc.sort_indices(partition, sort_keys=[(LINK_KEY, "ascending"), ("node", "ascending")])
+        rows = partition.take(order).select([LINK_KEY, "node", "payload", "rank"]).to_pylist()
+        edges: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+        candidates = 0
+        start = 0
+        while start < len(rows):
+            end = start
+            while end < len(rows) and rows[end][LINK_KEY] == rows[start][LINK_KEY]:
+                end += 1
+            bucket = rows[start:end]
+            if len(bucket) > 1:
+                pairs = ((i, j) for i in range(len(bucket)) for j in range(i + 1, len(bucket))) if len(bucket) <= self.max_pairwise else ((0, j) for j in range(1, len(bucket)))
+                for i, j in pairs:
+                    a, b = bucket[i], bucket[j]
+                    if a["node"] == b["node"] or (a["node"], b["node"]) in edges:
+                        continue
+                    candidates += 1
+                    if self._stage.verify(a["payload"], b["payload"]):
+                        edges[(a["node"], b["node"])] = (a["rank"], b["rank"])
+            start = end
+        ray.get(self.stats.add_busy.remote(self._stage.name, time.perf_counter() - started))
+        ray.get(self.stats.add_counters.remote(self._stage.name, {"candidate_pairs": candidates, "verified_pairs": len(edges)}))
+        return pa.table({
+            "a": pa.array([k[0] for k in edges], pa.string()), "b": pa.array([k[1] for k in edges], pa.string()),
+            "rank_a": pa.array([v[0] for v in edges.values()], pa.binary()), "rank_b": pa.array([v[1] for v in edges.values()], pa.binary()),
+        })
+
+
+class SendEdges:
+    def __init__(self, components):
+        self.components = components
+
+    def __call__(self, edges: pa.Table) -> pa.Table:
+        import ray
+
+        if edges.num_rows:
+            ray.get(self.components.add.remote(edges.to_pydict()))
+        return pa.table({"edges": [edges.num_rows]})
+
+
+def _components_actor():
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class Components:
+        """Union-find over the documents that have at least one verified edge.
+
+        Memory is per linked document (a few dict entries, ~300 B in CPython), not per corpus
+        document; it is the one structure of fuzzy dedup that grows with the number of duplicates
+        and lives in one process — at ~10^8 linked documents it needs a distributed
+        connected-components pass instead.
+        """
+
+        def __init__(self):
+            self.parent: dict[str, str] = {}
+            self.rank: dict[str, tuple] = {}
+            self.survivor: dict[str, str] = {}
+
+        def _find(self, x: str) -> str:
+            root = x
+            while self.parent[root] != root:
+                root = self.parent[root]
+            while self.parent[x] != root:  # path compression
+                self.parent[x], x = root, self.parent[x]
+            return root
+
+        def add(self, edges: dict) -> None:
+            import pickle
+
+            for a, b, ra, rb in zip(edges["a"], edges["b"], edges["rank_a"], edges["rank_b"]):
+                for node, rank in ((a, ra), (b, rb)):
+                    if node not in self.parent:
+                        self.parent[node] = node
+                        self.rank[node] = pickle.loads(rank)
+                root_a, root_b = self._find(a), self._find(b)
+                if root_a != root_b:
+                    # Union by smaller id: the result does not depend on edge order.
+                    low, high = sorted((root_a, root_b))
+                    self.parent[high] = low
+
+        def finalize(self) -> dict:
+            best: dict[str, tuple] = {}
+            for node in self.parent:
+                root = self._find(node)
+                if root not in best or (self.rank[node], node) < best[root]:
+                    best[root] = (self.rank[node], node)
+            sizes: dict[str, int] = {}
+            for node in self.parent:
+                root = self._find(node)
+                self.survivor[node] = best[root][1]
+                sizes[root] = sizes.get(root, 0) + 1
+            histogram: dict[int, int] = {}
+            for size in sizes.values():
+                histogram[size] = histogram.get(size, 0) + 1
+            return {"clusters": len(sizes), "documents_in_clusters": len(self.parent), "cluster_sizes": histogram}
+
+        def lookup(self, nodes: list[str]) -> list[str | None]:
+            return [self.survivor.get(n) for n in nodes]
+
+    return Components.remote()
+
+
+class ApplyClusters:
+    """Cluster stage, last pass: every linked document that is not its component's survivor is rejected."""
+
+    def __init__(self, resolved: ResolvedStage, in_schema: pa.Schema, out_schema: pa.Schema, stats, components):
+        self.resolved, self.in_schema, self.out_schema, self.stats, self.components = resolved, in_schema, out_schema, stats, components
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        import ray
+
+        cls = self.resolved.cls
+        started = time.perf_counter()
+        alive, rejected_before = split_flow(batch)
+        docs = documents_of(alive, self.in_schema)
+        ids = docs.column("id").to_pylist()
+        survivors = ray.get(self.components.lookup.remote(ids)) if ids else []
+        keep = [s is None or s == i for i, s in zip(ids, survivors)]
+        stage = cls(self.resolved.params)
+        kept, rejected = stage.split(
+            docs, keep, [None if k else cls.reason for k in keep], [None if k else f"survivor={s}" for k, s in zip(keep, survivors)]
+        )
+        ray.get(self.stats.add_stage.remote(cls.name, docs.num_rows, kept.num_rows, rejected.num_rows, time.perf_counter() - started, {}))
+        parts = [to_flow(kept, rejected, self.out_schema)]
+        if rejected_before.num_rows:
+            parts.append(conform(rejected_before, flow_schema(self.out_schema)))
+        return pa.concat_tables(parts)
 
 
 class AssignShard:
@@ -410,7 +607,19 @@ def run_pipeline(
         common = dict(batch_size=config.ray.batch_size, batch_format="pyarrow", num_cpus=cls.num_cpus)
         if cls.num_gpus:
             common["num_gpus"] = cls.num_gpus
-        if issubclass(cls, GroupStage):
+        if issubclass(cls, ClusterStage):
+            # The documents are read twice (to link, then to resolve): keep them once in the object store.
+            ds = ds.materialize()
+            components = _components_actor()
+            links = ds.map_batches(EmitLinks(resolved, schemas[index], num_partitions, stats), **common)
+            edges = links.groupby(PARTITION, num_partitions=num_partitions).map_groups(EmitEdges(resolved, stats), batch_format="pyarrow")
+            edges.map_batches(SendEdges(components), batch_format="pyarrow").sum("edges")
+            summary = ray.get(components.finalize.remote())
+            counters = {"clusters": summary["clusters"], "documents_in_clusters": summary["documents_in_clusters"]}
+            counters.update({f"cluster_size_{size}": n for size, n in sorted(summary["cluster_sizes"].items())})
+            ray.get(stats.add_counters.remote(cls.name, counters))
+            ds = ds.map_batches(ApplyClusters(resolved, schemas[index], schemas[index + 1], stats, components), **common)
+        elif issubclass(cls, GroupStage):
             keyed_schema = schemas[index].append(pa.field(GROUP_KEY, pa.string()))
             ds = ds.map_batches(AddGroupKey(resolved, schemas[index], num_partitions, stats), **common)
             ds = ds.groupby(PARTITION, num_partitions=num_partitions).map_groups(

@@ -50,7 +50,7 @@ def test_ledger_balances_and_card_is_complete(sample_run):
     assert ledger["input_documents"] == ledger["kept"] + ledger["rejected_total"]
     assert ledger["input_documents"] >= 300  # every page is a document (or a read reject)
     assert 0 < ledger["kept"] < ledger["input_documents"]
-    assert [s["stage"] for s in card["stages"]] == ["read", "extract_html", "length_filter", "url_dedup", "exact_dedup"]
+    assert [s["stage"] for s in card["stages"]] == ["read", "extract_html", "length_filter", "url_dedup", "exact_dedup", "fuzzy_dedup"]
     # Ray runs the extraction in each worker's main thread, so the per-document time bound holds.
     extract = card["stages"][1]
     assert extract["counters"].get("documents_without_time_bound", 0) == 0
@@ -169,15 +169,17 @@ def test_real_warc_files_including_broken_ones(ray_session, tmp_path):
 def test_jsonl_corpus_passes_text_through(ray_session, tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    words = "the quick brown fox jumps over the lazy dog near the river bank today".split()
-    lines = [json.dumps({"id": f"doc{i}", "url": f"https://example.org/{i}", "text": " ".join(words * (1 + i % 6)) + f" number {i}"}) for i in range(40)]
+    def text(i):  # distinct texts (no two are near duplicates) of 14 * (1 + i % 6) + 2 words
+        return " ".join(f"w{(i * 7919 + j * 104729) % 100003}" for j in range(14 * (1 + i % 6) + 2))
+
+    lines = [json.dumps({"id": f"doc{i}", "url": f"https://example.org/{i}", "text": text(i)}) for i in range(40)]
     lines.insert(5, "{not json")
     (corpus / "part.jsonl").write_text("\n".join(lines) + "\n")
     result = run_pipeline(_config(), str(corpus), tmp_path / "out", cards_dir=None, run_id="jsonl")
     ledger = result.card["ledger"]
     assert ledger["input_documents"] == 41
     assert ledger["rejected_by_stage_reason"].get("read/malformed_json") == 1
-    # 14 words per repeat + 2: 1..3 repeats (<50 words) are too short, 4..6 are kept.
+    # 1..3 repeats (< 50 words) are too short, 4..6 are kept.
     assert ledger["kept"] == sum(1 for i in range(40) if 14 * (1 + i % 6) + 2 >= 50)
     assert ledger["balanced"]
     # --inputs re-hashes the corpus: it passes as written, and fails once an input file changes.

@@ -13,6 +13,7 @@ _STAGE_MODULES = [
     "curate.stages.length_filter",
     "curate.stages.url_dedup",
     "curate.stages.exact_dedup",
+    "curate.stages.fuzzy_dedup",
 ]
 
 

@@ -175,3 +175,31 @@ def first_of_each_key(partition: pa.Table, order: list[tuple[str, str]]) -> tupl
             keep[i] = True
         survivor[i] = current
     return keep, survivor
+
+
+class ClusterStage(Stage):
+    """A global step that links similar documents and keeps one per connected component.
+
+    The stage says, per batch, which bucket keys each document falls in (``link_keys``), what to
+    carry for checking a candidate pair (``payload``), whether a pair really matches (``verify``),
+    and a rank (``rank``: lower wins) for choosing the survivor. The runner groups documents by
+    bucket key (a shuffle), verifies pairs inside each bucket, streams the edges to a union-find
+    actor, and rejects every document that is not its component's survivor with ``reason``.
+    """
+
+    reason: str = "cluster_duplicate"
+
+    def link_keys(self, batch: pa.Table) -> list[list[int]]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def payload(self, batch: pa.Table) -> list[bytes]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def verify(self, a: bytes, b: bytes) -> bool:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def rank(self, batch: pa.Table) -> list[tuple]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def process(self, batch: pa.Table) -> StageOutput:  # pragma: no cover - the runner decides
+        raise TypeError(f"{self.name} is a cluster stage: the runner links and resolves it")

@@ -1,0 +1,72 @@
+"""Global near-duplicate removal: MinHash LSH over the whole corpus (Llama 3's document-level dedup).
+
+Signatures: word n-gram MinHash (``curate.dedup.minhash``, bit-identical to datasketch). Buckets:
+LSH bands chosen for ``threshold`` (``curate.dedup.lsh``). Candidates sharing a bucket are kept as
+an edge only if their signature Jaccard is ≥ ``threshold``. Components are formed over all edges;
+the survivor of a component is the document with the highest ``quality_column`` value when that
+column exists, else the longest text, else the smallest id. Within each language when a ``lang``
+column exists (the language is mixed into every bucket key).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import xxhash
+from pydantic import Field
+
+from curate.dedup.lsh import LshParams, band_keys, signature_jaccard
+from curate.dedup.minhash import BatchMinHasher
+from curate.stages.base import ClusterStage, StageParams
+
+
+class FuzzyDedupParams(StageParams):
+    threshold: float = Field(default=0.8, gt=0.0, lt=1.0, description="Jaccard similarity that makes a near duplicate")
+    num_perm: int = Field(default=128, ge=16, le=1024)
+    ngram: int = Field(default=5, ge=1, le=20, description="word n-gram shingles")
+    seed: int = 1
+    # Recall first: a missed pair is never recovered, a false candidate is removed by verification.
+    false_negative_weight: float = Field(default=0.8, gt=0.0, lt=1.0)
+    quality_column: str = "quality_score"
+    language_column: str = "lang"
+
+
+class FuzzyDedup(ClusterStage):
+    name = "fuzzy_dedup"
+    version = "1"
+    Params = FuzzyDedupParams
+    reason = "near_duplicate"
+
+    def setup(self) -> None:
+        p: FuzzyDedupParams = self.params
+        self.hasher = BatchMinHasher(num_perm=p.num_perm, seed=p.seed, ngram=p.ngram)
+        self.lsh = LshParams.for_threshold(p.threshold, p.num_perm, 1.0 - p.false_negative_weight, p.false_negative_weight)
+        self._signatures: tuple[pa.Table, np.ndarray] | None = None
+
+    def _sigs(self, batch: pa.Table) -> np.ndarray:
+        # link_keys and payload are called on the same batch: compute its signatures once. The
+        # batch itself is held (not its id()), so a later batch can never be mistaken for it.
+        if self._signatures is None or self._signatures[0] is not batch:
+            self._signatures = (batch, self.hasher.signatures(batch.column("text").to_pylist()))
+        return self._signatures[1]
+
+    def link_keys(self, batch: pa.Table) -> list[list[int]]:
+        keys = band_keys(self._sigs(batch), self.lsh)
+        if self.params.language_column in batch.column_names:
+            langs = batch.column(self.params.language_column).to_pylist()
+            salts = np.array([xxhash.xxh64_intdigest((lang or "").encode()) for lang in langs], dtype=np.uint64)
+            keys = keys ^ salts[:, None]
+        return keys.tolist()
+
+    def payload(self, batch: pa.Table) -> list[bytes]:
+        return [row.tobytes() for row in self._sigs(batch)]
+
+    def verify(self, a: bytes, b: bytes) -> bool:
+        return signature_jaccard(np.frombuffer(a, dtype=np.uint32), np.frombuffer(b, dtype=np.uint32)) >= self.params.threshold
+
+    def rank(self, batch: pa.Table) -> list[tuple]:
+        lengths = [len(t or "") for t in batch.column("text").to_pylist()]
+        ids = batch.column("id").to_pylist()
+        if self.params.quality_column in batch.column_names:
+            quality = [q if q is not None else float("-inf") for q in batch.column(self.params.quality_column).to_pylist()]
+            return [(-q, -n, i) for q, n, i in zip(quality, lengths, ids)]
+        return [(-n, i) for n, i in zip(lengths, ids)]
