@@ -144,6 +144,14 @@ def _run_stats_actor():
 # --------------------------------------------------------------------------- Ray Data UDFs
 
 
+def _ready_stage(udf):
+    """The UDF's stage, built and set up on first use in this worker process (models load once)."""
+    if udf._stage is None:
+        udf._stage = udf.resolved.build()
+        udf._stage.ensure_setup()
+    return udf._stage
+
+
 class ReadFiles:
     """Read task: one input file per call, streamed out as flowing batches."""
 
@@ -189,16 +197,10 @@ class _StageCall:
         self._stage = None
         self.__name__ = resolved.cls.__name__  # Ray Data names operators after their function
 
-    def _ensure_stage(self):
-        if self._stage is None:
-            self._stage = self.resolved.build()
-            self._stage.ensure_setup()
-        return self._stage
-
     def __call__(self, batch: pa.Table) -> pa.Table:
         import ray
 
-        stage = self._ensure_stage()
+        stage = _ready_stage(self)
         alive, rejected_before = split_flow(batch)
         started = time.perf_counter()
         out = stage.process(documents_of(alive, self.in_schema)) if alive.num_rows else None
@@ -231,7 +233,7 @@ class StageActor(_StageCall):
 
     def __init__(self, resolved: ResolvedStage, in_schema: pa.Schema, out_schema: pa.Schema, stats):
         super().__init__(resolved, in_schema, out_schema, stats)
-        self._ensure_stage()
+        _ready_stage(self)
 
 
 PARTITION = "__partition"
@@ -252,9 +254,7 @@ class AddGroupKey:
         import ray
 
         started = time.perf_counter()
-        if self._stage is None:
-            self._stage = self.resolved.build()
-            self._stage.ensure_setup()
+        _ready_stage(self)
         rejected = pc.is_valid(batch.column(REJECT_STAGE)).to_pylist()
         alive = batch.filter(pc.invert(pc.is_valid(batch.column(REJECT_STAGE))))
         alive_keys = iter(self._stage.group_key(documents_of(alive, self.in_schema)).to_pylist()) if alive.num_rows else iter(())
@@ -288,9 +288,7 @@ class EmitLinks:
         import ray
 
         started = time.perf_counter()
-        if self._stage is None:
-            self._stage = self.resolved.build()
-            self._stage.ensure_setup()
+        _ready_stage(self)
         alive, _ = split_flow(batch)
         docs = documents_of(alive, self.in_schema)
         keys, nodes, payloads, ranks, parts = [], [], [], [], []
@@ -331,9 +329,7 @@ class EmitEdges:
         import ray
 
         started = time.perf_counter()
-        if self._stage is None:
-            self._stage = self.resolved.build()
-            self._stage.ensure_setup()
+        _ready_stage(self)
         order = pc.sort_indices(partition, sort_keys=[(LINK_KEY, "ascending"), ("node", "ascending")])
         rows = partition.take(order).select([LINK_KEY, "node", "payload", "rank"]).to_pylist()
         edges: dict[tuple[str, str], tuple[bytes, bytes]] = {}
