@@ -53,7 +53,7 @@ def test_ledger_balances_and_card_is_complete(sample_run):
     assert [s["stage"] for s in card["stages"]] == ["read", "extract_html", "length_filter", "url_dedup", "exact_dedup", "fuzzy_dedup"]
     # Ray runs the extraction in each worker's main thread, so the per-document time bound holds.
     extract = card["stages"][1]
-    assert extract["counters"].get("documents_without_time_bound", 0) == 0
+    assert extract["counters"].get("documents_bound_by_watchdog", 0) == 0
     assert extract["counters"]["html_bytes_in"] > 0 and extract["counters"]["code_blocks_kept"] > 0
     for key in ("run_id", "created", "code", "pipeline", "input", "environment", "output", "timing"):
         assert key in card

@@ -1,259 +1,839 @@
-"""HTML -> main text and title with trafilatura, keeping code and math, as plain text.
+"""HTML -> main text and title, as plain text that keeps code and math (trafilatura underneath).
 
-The Llama 3 report's parser kept code blocks and math and dropped markdown; trafilatura alone
-flattens `<pre>` indentation and drops MathML, so before extraction we replace each code block
-and each formula with an inert placeholder token that trafilatura carries through as text, and
-restore the originals afterwards.
+The Llama 3 report used its own HTML parser that keeps code blocks and math and writes no
+markdown. curate gets there on top of trafilatura in four steps, one parse per page:
+
+1. Decode: the ``charset`` column (HTTP header) when it decodes cleanly, else BOM, ``<meta>`` /
+   XML declaration, UTF-8, and charset_normalizer; binary payloads are rejected.
+2. Protect (on the parsed DOM, before trafilatura sees it): every ``<pre>`` block and
+   multi-line ``<code>`` is kept aside verbatim and its element's text becomes a marked,
+   whitespace-flattened copy, so trafilatura judges the block by its real text and we can put
+   the original back afterwards. Formulas become their TeX source inline: MathML (TeX
+   annotation, else ``alttext``, else a linearised form), ``<script type="math/tex">`` and
+   formula images (their ``alt``); KaTeX / MathJax / Wikipedia renderings are replaced whole so
+   nothing is doubled. TeX already in the text (``$...$``, ``\\(...\\)``) is left alone.
+3. Extract with trafilatura (``bare_extraction``, comments off, tables on, precision-leaning
+   settings chosen by measurement; see ``curate/eval/extraction.py``). When that finds less than
+   ``fallback_below_chars`` (250, trafilatura's own "too short" size) the page is retried once in
+   trafilatura's balanced mode and the longer text kept (``extraction = "fallback"``).
+4. Write the text ourselves from trafilatura's XML body, so no markdown is ever produced:
+   blocks (paragraphs, headings, quotes, lists, tables, code) are separated by a blank line,
+   list items and table rows by a newline, table cells by a tab, ``<br>`` by a newline.
+   Code comes back verbatim (indentation, blank lines), on lines of its own.
+
+Each document runs under a time bound (``timeout_s``), and nothing a page contains makes the stage
+raise: every failure is a reject row (``html_too_large``, ``undecodable_html``, ``no_main_text``,
+``extraction_timeout``, ``extraction_error`` with the exception's class name). The bound is an
+interval timer (SIGALRM) on the main thread, which is where Ray Data runs ``map_batches`` tasks;
+elsewhere (Ray Data actor pools call the UDF off the main thread, as do threaded callers) a
+watchdog thread raises the timeout in the extracting thread (``documents_bound_by_watchdog``).
 """
 from __future__ import annotations
 
+import codecs
+import ctypes
+import itertools
+import logging
 import re
 import signal
 import threading
-from contextlib import contextmanager
+import time
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
 
 import charset_normalizer
 import lxml.etree
 import lxml.html
 import pyarrow as pa
 import trafilatura
-from trafilatura.utils import load_html
 from pydantic import Field
 
 from curate.stages.base import Stage, StageOutput, StageParams
 
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
-_PLACEHOLDER = "CURATEKEEP{:06d}X"
-_PLACEHOLDER_RE = re.compile(r"CURATEKEEP(\d{6})X")
-_MATH_IMG_HINT = re.compile(r"tex|latex|math|formula|equation", re.I)
-_MARKDOWN_LINE = re.compile(r"^(?:#{1,6}\s+|[-*+]\s+|>\s+|\|)")
-
-
-def _clean_title(title: str | None) -> str | None:
-    if not title:
-        return None
-    title = " ".join(title.split())
-    return title or None
-
-
-class ExtractionTimeout(Exception):
-    pass
-
-
-@contextmanager
-def time_limit(seconds: float):
-    """Interrupt the block after ``seconds`` with SIGALRM (Ray runs task code in the main thread).
-
-    trafilatura is pure Python over lxml, so a thread cannot be stopped; an interval timer can.
-    Off the main thread (where signals cannot be delivered) the bound is not enforced.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def _raise(signum, frame):
-        raise ExtractionTimeout()
-
-    previous = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+EXTRACTED, FALLBACK, PASSTHROUGH = "trafilatura", "fallback", "passthrough"
 
 
 class HtmlExtractorParams(StageParams):
-    timeout_s: float = Field(default=10.0, gt=0, description="per-document extraction time bound")
-    max_html_bytes: int = Field(default=10 * 2**20, ge=1024, description="larger payloads -> html_too_large")
-    min_chars: int = Field(default=1, ge=1, description="shorter main text -> no_main_text")
+    timeout_s: float = Field(default=10.0, gt=0, le=3600, description="per-document time bound -> extraction_timeout")
+    max_html_bytes: int = Field(default=10 * 2**20, ge=1, description="larger payloads -> html_too_large, never parsed")
+    min_chars: int = Field(default=1, ge=1, description="shorter main text -> no_main_text (length_filter judges quality)")
+    favor: Literal["precision", "balanced", "recall"] = Field(default="precision", description="trafilatura's focus")
+    fast: bool = Field(default=False, description="skip trafilatura's readability/justext comparison (faster, less recall)")
+    fallback_below_chars: int = Field(
+        default=250, ge=0, description="main text shorter than this: retry in balanced mode, keep the longer (0: off)")
+    include_tables: bool = True
     keep_code: bool = True
     keep_math: bool = True
-    include_tables: bool = True
-    favor: str = Field(default="balanced", pattern="^(balanced|precision|recall)$")
 
 
-def decode_html(payload: bytes, declared: str | None) -> tuple[str, str] | None:
-    """(text, charset) of an HTML payload, or None when no charset decodes it."""
-    candidates = []
-    if payload.startswith(b"\xef\xbb\xbf"):
-        candidates.append("utf-8-sig")
-    if declared:
-        candidates.append(declared)
-    meta = _META_CHARSET.search(payload[:4096])
-    if meta:
-        candidates.append(meta.group(1).decode("ascii", "ignore"))
-    candidates.append("utf-8")
-    for name in candidates:
+# --- decoding ------------------------------------------------------------------------------
+
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_META_CHARSET = re.compile(rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""", re.I)
+# Labels decoded with the superset browsers use (WHATWG Encoding Standard), so pages labelled
+# with the narrow charset but using its common extensions still decode cleanly.
+_SUPERSETS = {
+    "iso8859-1": "cp1252", "ascii": "cp1252", "iso8859-9": "cp1254", "iso8859-11": "cp874", "tis-620": "cp874",
+    "gb2312": "gb18030", "gbk": "gb18030", "shift_jis": "cp932", "euc_kr": "cp949", "big5": "big5hkscs",
+}
+_EXTRA_LABELS = {"x-sjis": "shift_jis", "windows-31j": "cp932", "x-euc-jp": "euc_jp", "ks_c_5601-1987": "cp949",
+                 "x-gbk": "gbk", "x-mac-roman": "mac_roman", "unicode": "utf-16"}
+_BINARY = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+
+
+def _codec(label: str | None) -> str | None:
+    """Python codec for a charset label (None when unknown)."""
+    if not label:
+        return None
+    label = label.strip().strip("\"'").lower()
+    label = _EXTRA_LABELS.get(label, label)
+    try:
+        name = codecs.lookup(label).name
+    except LookupError:
+        return None
+    return _SUPERSETS.get(name, name)
+
+
+_WHATWG_NAMES = {"cp932": "shift_jis", "shift_jis": "shift_jis", "cp949": "euc-kr", "big5hkscs": "big5", "cp874": "windows-874", "mac-roman": "macintosh"}
+
+
+def _charset_name(codec: str) -> str:
+    """The name written to the ``charset`` column: the WHATWG Encoding Standard's name for the
+    decoder used (``windows-1252`` for ISO-8859-1 labels, ``shift_jis`` for Windows-31J, ...)."""
+    if codec.startswith("utf-8"):
+        return "utf-8"
+    if codec.startswith("cp125"):
+        return "windows-" + codec[2:]
+    if codec.startswith("iso8859-"):
+        return "iso-8859-" + codec[8:]
+    return _WHATWG_NAMES.get(codec, codec.replace("_", "-"))
+
+
+def _try_decode(payload: bytes, codec: str | None) -> str | None:
+    if codec is None:
+        return None
+    try:
+        text = payload.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        if codec == "cp1252":  # five bytes are unassigned in windows-1252; ISO-8859-1 maps them all
+            return _try_decode(payload, "iso8859-1")
+        return None
+    if codec.startswith(("utf-16", "utf-32")) and "<" not in text[:2048]:
+        return None  # an 8-bit page mislabelled as UTF-16 "decodes" to CJK noise
+    return text
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    if head.count(0) < len(head) // 4:
+        return None
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    return "utf-16-be" if even > 2 * odd else "utf-16-le" if odd > 2 * even else None
+
+
+def detect_charset(payload: bytes, declared: str | None = None) -> tuple[str, str] | None:
+    """(text, Python codec) of an HTML payload, or None when it does not decode to text.
+
+    Order: byte-order mark; the declared (HTTP) charset if it decodes cleanly; ``<meta>`` or XML
+    declaration in the first 4 KiB; UTF-16 by its NUL pattern; UTF-8; charset_normalizer's
+    guesses. One exception to the order: a payload that is valid UTF-8 and not plain ASCII is
+    UTF-8 whatever its labels say (multi-byte UTF-8 sequences practically never occur by chance
+    in legacy-encoded text, while labels, above all HTTP's old ISO-8859-1 default, are often
+    wrong). Payloads that decode mostly to control characters (binary served as HTML) are None.
+    """
+    for bom, codec in _BOMS:
+        if payload.startswith(bom):
+            text = _try_decode(payload, codec)
+            if text is not None:
+                return _unless_binary(text, codec)
+            break
+    if not payload.isascii():
         try:
-            return payload.decode(name), name.lower()
-        except (LookupError, UnicodeDecodeError):
-            continue
-    best = charset_normalizer.from_bytes(payload[: 1 << 20]).best()
-    if best is not None:
-        try:
-            return payload.decode(best.encoding), best.encoding
-        except (LookupError, UnicodeDecodeError):
+            return _unless_binary(payload.decode("utf-8"), "utf-8")
+        except UnicodeDecodeError:
             pass
+    head = payload[:4096]
+    candidates = [_codec(declared)]
+    sniffed = _XML_ENCODING.search(head) or _META_CHARSET.search(head)
+    if sniffed:
+        meta_codec = _codec(sniffed.group(1).decode("ascii"))
+        # a <meta> read from ASCII-compatible bytes cannot mean UTF-16 (WHATWG: use UTF-8)
+        candidates.append("utf-8" if meta_codec and meta_codec.startswith(("utf-16", "utf-32")) else meta_codec)
+    candidates += [_utf16_without_bom(head[:1024]), "utf-8"]
+    for codec in candidates:
+        text = _try_decode(payload, codec)
+        if text is not None:
+            return _unless_binary(text, codec)
+    sample = payload if len(payload) <= 1 << 18 else payload[: 1 << 17]
+    for match in charset_normalizer.from_bytes(sample):
+        codec = _codec(match.encoding)
+        text = _try_decode(payload, codec)
+        if text is not None:
+            return _unless_binary(text, codec)
     return None
 
 
-def _math_text(node) -> str:
-    annotation = node.xpath(".//*[local-name()='annotation'][contains(@encoding,'tex')]")
-    if annotation and (annotation[0].text or "").strip():
-        return annotation[0].text.strip()
-    if node.get("alttext"):
+def _unless_binary(text: str, codec: str) -> tuple[str, str] | None:
+    sample = text[:8192]
+    if len(_BINARY.findall(sample)) > 0.05 * max(1, len(sample)):
+        return None
+    return text, codec
+
+
+def decode_html(payload: bytes, declared: str | None = None) -> tuple[str, str] | None:
+    """(text, charset name) of an HTML payload, or None (see ``detect_charset``)."""
+    decoded = detect_charset(payload, declared)
+    return None if decoded is None else (decoded[0], _charset_name(decoded[1]))
+
+
+# --- time bound ----------------------------------------------------------------------------
+
+
+class ExtractionTimeout(BaseException):
+    """Raised into the extraction when its time is up.
+
+    A BaseException so that trafilatura's own ``except Exception`` blocks cannot swallow it; it
+    is also raised again every ``_REFIRE_S`` until the bound is disarmed, for the same reason.
+    """
+
+
+_REFIRE_S = 0.05
+
+
+class _AlarmBound:
+    """SIGALRM interval timer; the main thread only (Python runs signal handlers there)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.armed = False
+        self.previous = None
+
+    def _on_alarm(self, signum, frame):
+        if self.armed:
+            raise ExtractionTimeout()
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGALRM, self._on_alarm)
+        self.armed = True
+        signal.setitimer(signal.ITIMER_REAL, self.seconds, _REFIRE_S)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        fired = False
+        while True:  # an alarm landing in here must not leave the timer or the handler behind
+            try:
+                self.armed = False
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, self.previous)
+                break
+            except ExtractionTimeout:
+                fired = True
+        if fired and exc_type is None:
+            raise ExtractionTimeout()
+        return False
+
+
+def _raise_in_thread(thread_id: int, exc_type: type[BaseException] | None) -> None:
+    # exc_type None clears an exception set earlier and not yet delivered.
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc_type) if exc_type else None)
+
+
+class _Watchdog:
+    """One daemon thread per process raising ExtractionTimeout in threads past their deadline.
+
+    For extraction off the main thread (threaded actors, a thread pool), where SIGALRM cannot be
+    used. The exception is delivered at the thread's next Python bytecode, like a signal.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._due: dict[int, list] = {}  # token -> [deadline, thread id, fired]
+        self._tokens = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float) -> int:
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="curate-extract-watchdog", daemon=True)
+                self._thread.start()
+            token = next(self._tokens)
+            self._due[token] = [time.monotonic() + seconds, threading.get_ident(), False]
+            self._cond.notify()
+            return token
+
+    def disarm(self, token: int) -> None:
+        with self._cond:
+            entry = self._due.pop(token, None)
+            if entry is not None and entry[2]:
+                _raise_in_thread(entry[1], None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                wait = None
+                for entry in self._due.values():
+                    if entry[0] <= now:
+                        _raise_in_thread(entry[1], ExtractionTimeout)
+                        entry[0], entry[2] = now + _REFIRE_S, True
+                    wait = entry[0] - now if wait is None else min(wait, entry[0] - now)
+                self._cond.wait(wait)
+
+
+_WATCHDOG = _Watchdog()
+
+
+class _WatchdogBound:
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.token: int | None = None
+
+    def __enter__(self):
+        self.token = _WATCHDOG.arm(self.seconds)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        fired = False
+        while True:
+            try:
+                _WATCHDOG.disarm(self.token)
+                break
+            except ExtractionTimeout:
+                fired = True
+        if fired and exc_type is None:
+            raise ExtractionTimeout()
+        return False
+
+
+def alarm_usable() -> bool:
+    """SIGALRM can bound this thread's work: the main thread, and no one else's timer running."""
+    return threading.current_thread() is threading.main_thread() and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+
+
+def time_bound(seconds: float):
+    """Context manager raising ExtractionTimeout in the block after ``seconds``.
+
+    Pure-Python work is interrupted at the next bytecode; a single long C call (libxml2 parsing
+    a page, bounded by ``max_html_bytes``) finishes first.
+    """
+    return _AlarmBound(seconds) if alarm_usable() else _WatchdogBound(seconds)
+
+
+# --- protecting code and math --------------------------------------------------------------
+
+# Unicode noncharacters: never in interchanged text, kept by lxml and trafilatura as ordinary
+# characters, and no whitespace, so a marked span survives trafilatura's whitespace trimming.
+_CODE_OPEN, _CODE_MID, _CODE_CLOSE, _MATH_OPEN, _MATH_CLOSE = "\ufdd0", "\ufdd1", "\ufdd2", "\ufdd3", "\ufdd4"
+_MARKERS = (_CODE_OPEN, _CODE_MID, _CODE_CLOSE, _MATH_OPEN, _MATH_CLOSE)
+_NONCHARS = re.compile("[\ufdd0-\ufdef]")
+_CODE_SPAN = re.compile("\ufdd0(\\d+)\ufdd1[^\ufdd0\ufdd2]*\ufdd2")
+_MATH_SPAN = re.compile("\ufdd3([^\ufdd3\ufdd4]*)\ufdd4")
+_TEX_LIKE = re.compile(r"\\[A-Za-z]+|[\^_{}]")
+_MATH_CONTAINER_CLASSES = {"katex", "mwe-math-element", "MathJax", "MathJax_Display", "MathJax_SVG", "MathJax_CHTML"}
+# class tokens of formula images: "tex", "latex", "mwe-math-fallback-image-inline", "math-img", ...
+# (whole tokens, so Bootstrap's "text-center" is no formula)
+_MATH_IMG_CLASS = re.compile(r"^(?:tex|math)(?:$|[-_])|[-_](?:tex|math)$|latex|mwe-math|formula|equation", re.I)
+_MATH_IMG_SRC = re.compile(r"latex|codecogs|mimetex|mathtex|tex2img|/media/math/", re.I)
+# MathJax 2's renderings beside its <script type="math/tex"> (whole class tokens)
+_MATHJAX_RENDERINGS = " or ".join(
+    f"contains(concat(' ', normalize-space(@class), ' '), ' {c} ')"
+    for c in ("MathJax", "MathJax_Display", "MathJax_Preview", "MathJax_SVG", "MathJax_SVG_Display", "MathJax_CHTML", "MathJax_MathML")
+)
+_MATHJAX_XPATH = lxml.etree.XPath(f"//*[{_MATHJAX_RENDERINGS}][not(self::mjx-container)][not(.//script)]")
+_TEX_COMMAND = re.compile(r"\\(?:frac|sqrt|sum|int|alpha|beta|gamma|delta|theta|lambda|sigma|pi|displaystyle|mathbf|mathrm|left|right|cdot|le|ge|infty|partial)\b")
+
+
+@dataclass
+class Protected:
+    code: list[str]
+    math: int
+
+
+def _text_with_breaks(node, parts: list[str]) -> None:
+    parts.append("\n" if node.tag == "br" else node.text or "")
+    for child in node:
+        _text_with_breaks(child, parts)
+        parts.append(child.tail or "")
+
+
+def _code_text(node) -> str:
+    """The block's text as displayed: ``<br>`` as newlines, surrounding blank lines dropped."""
+    if node.find(".//br") is None:
+        text = "".join(node.itertext())
+    else:
+        parts: list[str] = []
+        _text_with_breaks(node, parts)
+        text = "".join(parts)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").rstrip()
+    return text.lstrip("\n")
+
+
+def _is_line_numbers(text: str) -> bool:
+    """The gutter of a line-numbered listing: 1 2 3 ... alone in its own block."""
+    numbers = text.split()
+    if len(numbers) < 2 or not all(n.isdigit() for n in numbers):
+        return False
+    first = int(numbers[0])
+    return all(int(n) == first + i for i, n in enumerate(numbers))
+
+
+def _attached(node, root) -> bool:
+    """Whether ``node`` is still in the document (not inside a subtree replaced earlier)."""
+    top = node
+    for top in node.iterancestors():
+        pass
+    return top is root
+
+
+def _replace_with_text(node, text: str) -> None:
+    """Put ``text`` (inline) where ``node`` was, keeping the node's tail."""
+    span = lxml.html.Element("span")
+    span.text = text
+    span.tail = node.tail
+    parent = node.getparent()
+    if parent is not None:
+        parent.replace(node, span)
+
+
+def _remove_keep_tail(node) -> None:
+    parent = node.getparent()
+    if parent is None:
+        return
+    if node.tail:
+        previous = node.getprevious()
+        if previous is None:
+            parent.text = (parent.text or "") + node.tail
+        else:
+            previous.tail = (previous.tail or "") + node.tail
+    parent.remove(node)
+
+
+def _math_delimited(tex: str, display: bool) -> str:
+    return f"$${tex}$$" if display else f"${tex}$"
+
+
+def _mathml_to_tex(node) -> str:
+    """A TeX-like linearisation of presentation MathML, for formulas without a TeX source."""
+    tag = node.tag.rsplit(":", 1)[-1] if isinstance(node.tag, str) else ""
+    kids = [c for c in node if isinstance(c.tag, str) and c.tag.rsplit(":", 1)[-1] not in ("annotation", "annotation-xml")]
+    if tag in ("mi", "mn", "mo", "mtext", "ms", "mglyph"):
+        return (node.text_content() or "").strip()
+    parts = [_mathml_to_tex(k) for k in kids]
+    if tag == "msup" and len(parts) == 2:
+        return f"{parts[0]}^{{{parts[1]}}}"
+    if tag == "msub" and len(parts) == 2:
+        return f"{parts[0]}_{{{parts[1]}}}"
+    if tag == "msubsup" and len(parts) == 3:
+        return f"{parts[0]}_{{{parts[1]}}}^{{{parts[2]}}}"
+    if tag == "mfrac" and len(parts) == 2:
+        return f"\\frac{{{parts[0]}}}{{{parts[1]}}}"
+    if tag == "msqrt":
+        return f"\\sqrt{{{' '.join(parts)}}}"
+    if tag == "mroot" and len(parts) == 2:
+        return f"\\sqrt[{parts[1]}]{{{parts[0]}}}"
+    if tag in ("munder", "mover") and len(parts) == 2:
+        return f"{parts[0]}{'_' if tag == 'munder' else '^'}{{{parts[1]}}}"
+    if tag == "munderover" and len(parts) == 3:
+        return f"{parts[0]}_{{{parts[1]}}}^{{{parts[2]}}}"
+    if tag == "mtable":
+        return " \\\\ ".join(parts)
+    if tag == "mtr":
+        return " & ".join(parts)
+    return " ".join(p for p in parts if p)
+
+
+def _mathml_source(node) -> str:
+    for child in node.iter():
+        if isinstance(child.tag, str) and child.tag.endswith("annotation") and "tex" in (child.get("encoding") or "").lower():
+            if (child.text or "").strip():
+                return child.text.strip()
+    if (node.get("alttext") or "").strip():
         return node.get("alttext").strip()
-    return " ".join(t.strip() for t in node.itertext() if t.strip())
+    return _mathml_to_tex(node)
 
 
-def protect(tree, keep_code: bool, keep_math: bool) -> tuple[list[str], int, int]:
-    """Replace code blocks and formulas in ``tree`` by placeholders; return the originals."""
-    kept: list[str] = []
-    code = math = 0
+def _math_container(node):
+    """The rendering that wraps a <math> (KaTeX, MathJax 3, Wikipedia), replaced as a whole."""
+    for ancestor in itertools.islice(node.iterancestors(), 4):
+        if ancestor.tag == "mjx-container" or _MATH_CONTAINER_CLASSES.intersection((ancestor.get("class") or "").split()):
+            return ancestor
+    return node
 
-    def swap(node, text: str, block: bool):
-        token = _PLACEHOLDER.format(len(kept))
-        kept.append(text)
-        replacement = lxml.html.Element("p" if block else "span")
-        replacement.text = token
-        replacement.tail = node.tail
-        parent = node.getparent()
-        if parent is not None:
-            parent.replace(node, replacement)
+
+def _is_formula_image(node) -> bool:
+    alt = (node.get("alt") or "").strip()
+    if not alt:
+        return False
+    return bool(
+        any(_MATH_IMG_CLASS.search(token) for token in (node.get("class") or "").split())
+        or _MATH_IMG_SRC.search(node.get("src") or "")
+        or _TEX_COMMAND.search(alt)
+    )
+
+
+def protect(tree, keep_code: bool = True, keep_math: bool = True) -> Protected:
+    """Set code blocks aside and turn formulas into TeX text, in place (see the module docstring).
+
+    Also drops what no extractor reads (styles, inline SVG, scripts other than JSON-LD, which
+    trafilatura consults), so trafilatura copies and walks a smaller tree: same output, ~5 % faster.
+    """
+    code: list[str] = []
+    math = 0
+    root = tree.getroottree().getroot()
+    pres, codes, maths, scripts, images, unread = [], [], [], [], [], []
+    for node in tree.iter("pre", "code", "math", "script", "img", "style", "svg"):
+        tag = node.tag
+        if tag == "style" or tag == "svg":
+            unread.append(node)
+        elif tag == "pre":
+            pres.append(node)
+        elif tag == "code":
+            codes.append(node)
+        elif tag == "math":
+            maths.append(node)
+        elif tag == "script":
+            kind = node.get("type") or ""
+            if "math/tex" in kind:
+                scripts.append(node)
+            elif "ld+json" not in kind:
+                unread.append(node)
+        elif node.get("alt"):
+            images.append(node)
+    for node in unread:
+        if next(node.iterancestors("svg"), None) is None:
+            _remove_keep_tail(node)
+
+    if keep_code:
+        blocks = [n for n in pres if next(n.iterancestors("pre"), None) is None]
+        blocks += [n for n in codes if next(n.iterancestors("pre", "code"), None) is None and "\n" in n.text_content().strip()]
+        for node in blocks:
+            text = _code_text(node)
+            if not text.strip():
+                continue
+            if _is_line_numbers(text):
+                _remove_keep_tail(node)
+                continue
+            for child in list(node):
+                node.remove(child)
+            node.text = f"{_CODE_OPEN}{len(code)}{_CODE_MID}{' '.join(text.split())}{_CODE_CLOSE}"
+            code.append(text)
 
     if keep_math:
-        for node in tree.xpath("//*[local-name()='math']"):
-            text = _math_text(node)
-            if text:
-                swap(node, text if node.get("display") != "block" else text, block=node.get("display") == "block")
-                math += 1
-        for node in tree.xpath("//script[contains(@type,'math/tex')]"):
-            if node.text and node.text.strip():
-                swap(node, "$" + node.text.strip() + "$", block="display" in node.get("type", ""))
-                math += 1
-        for node in tree.xpath("//img[@alt]"):
-            hint = " ".join(filter(None, [node.get("class"), node.get("src"), node.get("alt")[:0]]))
-            if _MATH_IMG_HINT.search(hint or ""):
-                swap(node, node.get("alt").strip(), block=False)
-                math += 1
-    if keep_code:
-        for node in tree.xpath("//pre"):
-            if node.getparent() is None:
+        if scripts:
+            # MathJax 2 keeps the TeX in the script and renders beside it: drop the rendering.
+            for node in _MATHJAX_XPATH(tree):
+                _remove_keep_tail(node)
+            for node in scripts:
+                tex = (node.text or "").strip()
+                if tex and _attached(node, root):
+                    _replace_with_text(node, _MATH_OPEN + _math_delimited(tex, "display" in node.get("type", "")) + _MATH_CLOSE)
+                    math += 1
+        for node in maths:
+            if next(node.iterancestors("pre", "code", "math"), None) is not None or not _attached(node, root):
                 continue
-            text = node.text_content()
-            if text.strip():
-                swap(node, text.strip("\n"), block=True)
-                code += 1
-    return kept, code, math
-
-
-def restore(text: str, kept: list[str]) -> str:
-    return _PLACEHOLDER_RE.sub(lambda m: kept[int(m.group(1))] if int(m.group(1)) < len(kept) else "", text)
-
-
-def strip_markdown(text: str) -> str:
-    """trafilatura's txt output marks list items with '- ' and tables with '|': drop the markers."""
-    lines = []
-    for line in text.split("\n"):
-        if line.startswith("- ") or line.startswith("* "):
-            line = line[2:]
-        elif line.startswith("|") and line.endswith("|"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if all(set(c) <= set("-: ") for c in cells):
+            tex = " ".join(_mathml_source(node).split())
+            target = _math_container(node)
+            if tex:
+                display = node.get("display") == "block" or target.get("display") == "true"
+                _replace_with_text(target, _MATH_OPEN + _math_delimited(tex, display) + _MATH_CLOSE)
+                math += 1
+        for node in images:
+            if not _is_formula_image(node) or next(node.iterancestors("pre", "code"), None) is not None:
                 continue
-            line = "\t".join(cells)
-        lines.append(line)
-    return "\n".join(lines)
+            if not _attached(node, root):  # e.g. Wikipedia's fallback image, inside a replaced formula
+                continue
+            alt = " ".join(node.get("alt").split())
+            _replace_with_text(node, _MATH_OPEN + (_math_delimited(alt, False) if _TEX_LIKE.search(alt) else alt) + _MATH_CLOSE)
+            math += 1
+    return Protected(code, math)
+
+
+# --- plain text from trafilatura's XML body ------------------------------------------------
+
+_PARAGRAPH_TAGS = {"p", "head", "quote", "list", "table", "code", "div", "section", "article", "blockquote",
+                   "pre", "ul", "ol", "dl", "figure", "h1", "h2", "h3", "h4", "h5", "h6"}
+_LINE_TAGS = {"item", "row", "li", "tr", "dt", "dd"}
+_CELL_TAGS = {"cell", "td", "th"}
+_BREAK_TAGS = {"lb", "br"}
+_SKIP_TAGS = {"graphic", "img"}
+# trafilatura keeps inline <code> as a child of the paragraph; a code element elsewhere is a block
+_INLINE_PARENTS = {"p", "head", "hi", "ref", "del", "span", "a", "b", "i", "em", "strong"}
+_SPACES = re.compile(r"[^\S\n\t]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+class _Writer:
+    def __init__(self):
+        self.parts: list[str] = []
+        self.pending = 0  # newlines owed before the next text
+
+    def newlines(self, n: int) -> None:
+        self.pending = max(self.pending, n)
+
+    def text(self, s: str | None) -> None:
+        if not s:
+            return
+        if self.pending:
+            if self.parts:
+                self.parts.append("\n" * self.pending)
+            self.pending = 0
+        self.parts.append(s)
+
+    def walk(self, node, context: str = "") -> None:
+        tag = node.tag if isinstance(node.tag, str) else ""
+        if tag in _SKIP_TAGS:
+            return
+        if tag in _BREAK_TAGS:
+            self.text(" " if context == "cell" else "\n")
+            return
+        block = tag in _PARAGRAPH_TAGS and not (tag == "code" and node.getparent() is not None and node.getparent().tag in _INLINE_PARENTS)
+        if tag in _CELL_TAGS:
+            if node.getprevious() is not None:
+                self.text("\t")
+            context = "cell"
+        elif context == "cell":
+            if block or tag in _LINE_TAGS:
+                self.text(" ")  # everything inside a cell stays on the row's line
+        elif block:
+            self.newlines(1 if context == "item" else 2)
+        elif tag in _LINE_TAGS:
+            self.newlines(1)
+            if tag in ("item", "li", "dt", "dd"):
+                context = "item"
+        self.text(node.text)
+        for child in node:
+            self.walk(child, context)
+            self.text(child.tail)
+        if context == "cell":
+            if block or tag in _LINE_TAGS:
+                self.text(" ")
+        else:
+            if block:
+                self.newlines(1 if context == "item" else 2)
+            elif tag in _LINE_TAGS:
+                self.newlines(1)
+
+
+def body_text(body) -> str:
+    """Plain text of trafilatura's output tree (see the module docstring for the layout)."""
+    writer = _Writer()
+    writer.text(body.text)
+    for child in body:
+        writer.walk(child)
+        writer.text(child.tail)
+    text = "".join(writer.parts)
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def restore(text: str, protected: Protected) -> tuple[str, int, int]:
+    """Put code back verbatim and unmark formulas; (text, code blocks kept, formulas kept)."""
+    kept_code = kept_math = 0
+
+    def code_back(match: re.Match) -> str:
+        nonlocal kept_code
+        index = int(match.group(1))
+        if index >= len(protected.code):
+            return ""
+        kept_code += 1
+        block = protected.code[index]
+        if "\n" not in block:
+            return block
+        before = "" if match.start() == 0 or text[match.start() - 1] == "\n" else "\n"
+        after = "" if match.end() == len(text) or text[match.end()] == "\n" else "\n"
+        return f"{before}{block}{after}"
+
+    def math_back(match: re.Match) -> str:
+        nonlocal kept_math
+        kept_math += 1
+        return match.group(1)
+
+    if _CODE_OPEN in text:
+        text = _CODE_SPAN.sub(code_back, text)
+    if _MATH_OPEN in text:
+        text = _MATH_SPAN.sub(math_back, text)
+    if any(marker in text for marker in _MARKERS):  # a marker whose span trafilatura cut
+        text = _NONCHARS.sub("", text)
+    return text, kept_code, kept_math
+
+
+# --- the stage -----------------------------------------------------------------------------
+
+
+_XML_INVALID_BYTES = bytes(b for b in range(32) if b not in (9, 10, 13))
+_NONCHAR_BYTES = re.compile(b"\xef\xb7[\x90-\xaf]")  # U+FDD0-U+FDEF in UTF-8
+_DOCTYPE = re.compile(rb"^\s*<!\s*DOCTYPE[^>]*>", re.I)
+_PARSER = lxml.html.HTMLParser(collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True, remove_pis=True)
+
+
+def parse_html(data: bytes):
+    """The page's lxml tree from UTF-8 bytes (None when there is none).
+
+    The parser's encoding is fixed, so a stale <meta charset> cannot re-decode the page. Control
+    characters XML cannot hold are dropped (trafilatura writes text back into the tree), as are
+    the noncharacters we use as markers.
+    """
+    data = data.translate(None, _XML_INVALID_BYTES)
+    if b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data:  # U+FFFE, U+FFFF
+        data = data.replace(b"\xef\xbf\xbe", b"").replace(b"\xef\xbf\xbf", b"")
+    if b"\xef\xb7" in data:
+        data = _NONCHAR_BYTES.sub(b"", data)
+    # libxml2 mis-parses some pages whose doctype carries a system id; the doctype changes nothing here
+    data = _DOCTYPE.sub(b"", data[:1024], count=1) + data[1024:]
+    if not data.strip():
+        return None
+    try:
+        tree = lxml.html.fromstring(data, parser=_PARSER)
+    except lxml.etree.ParserError:  # "Document is empty": only comments, doctype, whitespace
+        return None
+    return tree if tree is not None and len(tree) else None
+
+
+def _collapse(text: str | None) -> str | None:
+    return " ".join(text.split()) or None if text else None
+
+
+def page_title(tree) -> str | None:
+    """The page's headline: og:title / twitter:title, else its only <h1>, else <title>.
+
+    Measured on trafilatura-eval's gold titles: equal (whitespace and case aside) for 238 of 423
+    pages, against 56 for <title> alone (site names) and 245 for trafilatura's metadata pass,
+    which costs about a third of the extraction time.
+    """
+    head = tree.find("head")
+    scope = head if head is not None else tree
+    for meta in scope.iter("meta"):
+        if meta.get("property") == "og:title" or meta.get("name") in ("og:title", "twitter:title"):
+            title = _collapse(meta.get("content"))
+            if title:
+                return title
+    h1 = tree.findall(".//h1")
+    if len(h1) == 1:
+        title = _collapse(h1[0].text_content())
+        if title:
+            return title
+    return _collapse(scope.findtext(".//title"))
+
+
+@dataclass
+class Extraction:
+    """What one document became: text (kept) or a reject reason."""
+
+    text: str | None = None
+    title: str | None = None
+    charset: str | None = None
+    method: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    code_blocks: int = 0
+    math: int = 0
 
 
 class HtmlExtractor(Stage):
     name = "extract_html"
-    version = "1"
+    version = "2"
     Params = HtmlExtractorParams
     writes = {"title": pa.string(), "extraction": pa.string()}
     drops = ("html",)
 
-    def extract_one(self, payload: bytes, declared_charset: str | None, url: str | None):
-        """(text, title, charset, counters) or raises _Reject(reason, detail)."""
+    def setup(self) -> None:
+        # trafilatura logs a warning for every page it finds empty; the reject rows say it already.
+        logging.getLogger("trafilatura").setLevel(logging.ERROR)
+
+    def _trafilatura(self, tree, favor: str):
+        p: HtmlExtractorParams = self.params
+        return trafilatura.bare_extraction(
+            tree,
+            output_format="txt",  # the Document keeps its XML body; we write the text ourselves
+            fast=p.fast,
+            favor_precision=favor == "precision",
+            favor_recall=favor == "recall",
+            include_comments=False,
+            include_tables=p.include_tables,
+            include_formatting=False,
+            include_links=False,
+            include_images=False,
+            with_metadata=False,
+        )
+
+    def _extract(self, payload: bytes, declared_charset: str | None) -> Extraction:
+        p: HtmlExtractorParams = self.params
+        decoded = detect_charset(payload, declared_charset)
+        if decoded is None:
+            return Extraction(reason="undecodable_html", detail=None)
+        html, codec = decoded
+        charset = _charset_name(codec)
+        tree = parse_html(payload if codec == "utf-8" else html.encode("utf-8"))
+        if tree is None:
+            return Extraction(charset=charset, reason="no_main_text", detail="no_html_tree")
+        title = page_title(tree)
+        protected = protect(tree, p.keep_code, p.keep_math)
+        method, text = EXTRACTED, ""
+        document = self._trafilatura(tree, p.favor)
+        if document is not None and document.body is not None:
+            text = body_text(document.body)
+        if len(text) < p.fallback_below_chars and p.favor != "balanced":
+            document = self._trafilatura(tree, "balanced")  # bare_extraction copies the tree it is given
+            retry = body_text(document.body) if document is not None and document.body is not None else ""
+            if len(retry) > len(text):
+                method, text = FALLBACK, retry
+        text, code_blocks, math = restore(unicodedata.normalize("NFC", text), protected)
+        text = text.strip()
+        if len(text) < p.min_chars:
+            return Extraction(title=title, charset=charset, reason="no_main_text", detail=f"chars={len(text)}")
+        return Extraction(text, title, charset, method, code_blocks=code_blocks, math=math)
+
+    def extract(self, payload: bytes, declared_charset: str | None = None) -> Extraction:
+        """One page, never raising: the Extraction carries either text or a reject reason."""
         p: HtmlExtractorParams = self.params
         if len(payload) > p.max_html_bytes:
-            raise _Reject("html_too_large", f"bytes={len(payload)}>{p.max_html_bytes}")
-        decoded = decode_html(payload, declared_charset)
-        if decoded is None:
-            raise _Reject("undecodable_html", None)
-        html, charset = decoded
+            return Extraction(reason="html_too_large", detail=f"bytes={len(payload)}")
         try:
-            with time_limit(p.timeout_s):
-                tree = load_html(html)
-                if tree is None:
-                    raise _Reject("no_main_text", "unparseable")
-                # <title> directly: trafilatura's metadata pass (dates, authors) costs ~30 % of
-                # extraction time and the pipeline only needs the title.
-                title = _clean_title(tree.findtext(".//title"))
-                kept, code, math = protect(tree, p.keep_code, p.keep_math)
-                doc = trafilatura.bare_extraction(
-                    tree,
-                    url=url,
-                    include_comments=False,
-                    include_tables=p.include_tables,
-                    favor_precision=p.favor == "precision",
-                    favor_recall=p.favor == "recall",
-                    with_metadata=False,
-                )
+            with time_bound(p.timeout_s):
+                return self._extract(payload, declared_charset)
         except ExtractionTimeout:
-            raise _Reject("extraction_timeout", f"timeout_s={p.timeout_s}") from None
-        except _Reject:
-            raise
-        except Exception as e:  # lxml/trafilatura failures on hostile markup
-            raise _Reject("extraction_error", type(e).__name__) from None
-        text = (doc.text if doc is not None else None) or ""
-        text = restore(strip_markdown(text), kept).strip()
-        if len(text) < p.min_chars:
-            raise _Reject("no_main_text", None)
-        return text, title, charset, {"code_blocks_kept": code, "math_kept": math}
+            return Extraction(reason="extraction_timeout", detail=f"timeout_s={p.timeout_s:g}")
+        except Exception as error:  # hostile markup: lxml/trafilatura/codec errors, RecursionError
+            return Extraction(reason="extraction_error", detail=type(error).__name__)
 
     def process(self, batch: pa.Table) -> StageOutput:
-        ids = batch.column("id").to_pylist()
+        self.ensure_setup()
         htmls = batch.column("html").to_pylist()
         texts = batch.column("text").to_pylist()
         charsets = batch.column("charset").to_pylist()
-        urls = batch.column("url").to_pylist()
+        counters = dict.fromkeys(
+            ("html_bytes_in", "text_chars_out", "extraction_timeouts", "code_blocks_kept", "math_kept",
+             "documents_extracted", "documents_fallback", "documents_passthrough", "documents_bound_by_watchdog"), 0.0)
+        # Ray runs tasks and actors on the worker's main thread (SIGALRM); say so when it did not.
+        watchdog = not alarm_usable()
         out_text, out_title, out_charset, out_method = [], [], [], []
         keep, reasons, details = [], [], []
-        counters = {"html_bytes_in": 0.0, "text_chars_out": 0.0, "extraction_timeouts": 0.0, "code_blocks_kept": 0.0, "math_kept": 0.0, "passthrough": 0.0}
-        if threading.current_thread() is not threading.main_thread():
-            # SIGALRM cannot reach this thread: say so in the card rather than pretend a bound.
-            counters["documents_without_time_bound"] = float(batch.num_rows)
-        for i in range(len(ids)):
-            text = title = None
-            charset, method, reason, detail = charsets[i], None, None, None
-            if htmls[i] is None:
-                if texts[i]:
-                    text, method = texts[i], "passthrough"
-                    counters["passthrough"] += 1
-                else:
-                    reason = "no_main_text"
+        for html, text, charset in zip(htmls, texts, charsets):
+            if html is None:
+                result = Extraction(text=text, charset=charset, method=PASSTHROUGH) if text else Extraction(
+                    charset=charset, reason="no_main_text", detail="no_html_no_text")
             else:
-                counters["html_bytes_in"] += len(htmls[i])
-                try:
-                    text, title, charset, found = self.extract_one(htmls[i], charsets[i], urls[i])
-                    method = "trafilatura"
-                    for k, v in found.items():
-                        counters[k] += v
-                except _Reject as r:
-                    reason, detail = r.reason, r.detail
-                    if reason == "extraction_timeout":
-                        counters["extraction_timeouts"] += 1
-            if text is not None:
-                counters["text_chars_out"] += len(text)
-            keep.append(reason is None)
-            reasons.append(reason)
-            details.append(detail)
-            out_text.append(text)
-            out_title.append(title)
-            out_charset.append(charset)
-            out_method.append(method)
+                counters["html_bytes_in"] += len(html)
+                counters["documents_bound_by_watchdog"] += watchdog
+                result = self.extract(html, charset)
+                if result.charset is None:
+                    result.charset = charset
+            if result.reason is None:
+                counters["text_chars_out"] += len(result.text)
+                counters["code_blocks_kept"] += result.code_blocks
+                counters["math_kept"] += result.math
+                counters[{EXTRACTED: "documents_extracted", FALLBACK: "documents_fallback"}.get(result.method, "documents_passthrough")] += 1
+            elif result.reason == "extraction_timeout":
+                counters["extraction_timeouts"] += 1
+            keep.append(result.reason is None)
+            reasons.append(result.reason)
+            details.append(result.detail)
+            out_text.append(result.text)
+            out_title.append(result.title)
+            out_charset.append(result.charset)
+            out_method.append(result.method)
         batch = batch.set_column(batch.schema.get_field_index("text"), "text", pa.array(out_text, type=pa.string()))
         batch = batch.set_column(batch.schema.get_field_index("charset"), "charset", pa.array(out_charset, type=pa.string()))
         batch = batch.drop_columns(["html"])
@@ -261,9 +841,3 @@ class HtmlExtractor(Stage):
         batch = batch.append_column("extraction", pa.array(out_method, type=pa.string()))
         kept, rejected = self.split(batch, keep, reasons, details)
         return StageOutput(kept=kept, rejected=rejected, counters=counters)
-
-
-class _Reject(Exception):
-    def __init__(self, reason: str, detail: str | None):
-        super().__init__(reason)
-        self.reason, self.detail = reason, detail

@@ -1,55 +1,94 @@
-"""Extraction accuracy against human gold, with plain trafilatura measured in the same run.
+"""Extraction accuracy against human gold in ../shared, with plain trafilatura measured in the same run.
 
-Measured on this code (full sets): scrapinghub-aeb token F1 0.961 (trafilatura 0.958);
-trafilatura-eval snippet F1 0.925 (trafilatura 0.921). Floors sit a little below, and ours may
-not fall behind the baseline by more than a small margin.
+Measured on this code (full sets, trafilatura 2.3.1):
+  scrapinghub-aeb (91 pages), token P/R/F1:    curate 0.969 / 0.987 / 0.977   trafilatura 0.936 / 0.990 / 0.958
+  trafilatura-eval (495 pages), snippet P/R/F1: curate 0.921 / 0.929 / 0.925   trafilatura 0.895 / 0.949 / 0.921
+  multi-line <pre> blocks in the main text kept verbatim (code pages of those sets): curate 152/152, trafilatura 72/152
+Floors sit about 0.02 below those figures, and curate may not fall behind the baseline's F1 by
+more than 0.005. Skipped, with the reason, when ../shared is not beside the repository.
 """
+import gzip
+from pathlib import Path
+
+import lxml.html
 import pytest
 
 from curate.eval.extraction import (
     baseline_extract,
-    curate_extract,
     load_aeb,
     load_trafilatura_eval,
     score_aeb,
     score_trafilatura_eval,
+    stage_extractor,
 )
-from tests.conftest import shared_path
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+EXTRACTION = SHARED / "data" / "extraction"
+
+
+def shared(*parts: str) -> Path:
+    path = EXTRACTION.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is missing: ../shared (labelled extraction data) is not beside the repository")
+    return path
 
 
 @pytest.fixture(scope="module")
 def ours():
-    return curate_extract()
+    return stage_extractor()
 
 
 def test_scrapinghub_aeb_token_f1(ours):
-    pages = load_aeb(shared_path("data", "extraction", "scrapinghub-aeb"))
+    pages = load_aeb(shared("scrapinghub-aeb"))
     assert len(pages) >= 80
     mine, base = score_aeb(ours, pages), score_aeb(baseline_extract, pages)
-    print(f"\naeb curate {mine.as_dict()}\naeb trafilatura {base.as_dict()}")
-    assert mine.f1 >= 0.94 and mine.precision >= 0.92 and mine.recall >= 0.97
+    print(f"\naeb curate      {mine.as_dict()}\naeb trafilatura {base.as_dict()}")
+    assert mine.precision >= 0.95 and mine.recall >= 0.965 and mine.f1 >= 0.955
     assert mine.f1 >= base.f1 - 0.005
 
 
 def test_trafilatura_eval_snippets(ours):
-    pages = load_trafilatura_eval(shared_path("data", "extraction", "trafilatura-eval"))
-    assert len(pages) >= 400
+    pages = load_trafilatura_eval(shared("trafilatura-eval"))
+    assert len(pages) >= 450
     mine, base = score_trafilatura_eval(ours, pages), score_trafilatura_eval(baseline_extract, pages)
-    print(f"\ntrafilatura-eval curate {mine.as_dict()}\ntrafilatura-eval trafilatura {base.as_dict()}")
-    assert mine.f1 >= 0.90 and mine.precision >= 0.88 and mine.recall >= 0.92 and mine.accuracy >= 0.90
+    print(f"\ntrafilatura-eval curate      {mine.as_dict()}\ntrafilatura-eval trafilatura {base.as_dict()}")
+    assert mine.precision >= 0.90 and mine.recall >= 0.905 and mine.f1 >= 0.905 and mine.accuracy >= 0.90
     assert mine.f1 >= base.f1 - 0.005
 
 
-def test_readability_edge_cases_never_crash(ours):
-    root = shared_path("data", "extraction", "readability-testpages", "test-pages")
-    import gzip
+def _pages_with_code() -> list[bytes]:
+    pages = [p.html for p in load_trafilatura_eval(shared("trafilatura-eval")) if b"<pre" in p.html]
+    readability = shared("readability-testpages", "test-pages")
+    for name in ("mercurial", "toc-missing", "ietf-1", "002", "v8-blog", "001"):
+        path = readability / name / "source.html.gz"
+        if path.is_file():
+            pages.append(gzip.decompress(path.read_bytes()))
+    return pages
 
+
+def test_code_blocks_survive_verbatim_on_real_pages(ours):
+    """Every multi-line <pre> block in the extracted text comes through character for character."""
+    found = kept_ours = kept_base = 0
+    for html in _pages_with_code():
+        blocks = ["".join(pre.itertext()).strip("\n").rstrip() for pre in lxml.html.fromstring(html).iter("pre")]
+        blocks = [b for b in blocks if "\n" in b.strip() and "\r" not in b and len(b) > 40]
+        text, base = ours(html), baseline_extract(html)
+        # judge only blocks the extractor judged part of the article (their first line is there)
+        blocks = [b for b in blocks if b.strip().split("\n")[0].strip() in text]
+        found += len(blocks)
+        kept_ours += sum(b in text for b in blocks)
+        kept_base += sum(b in base for b in blocks)
+    print(f"\nmulti-line code blocks in the main text: {found}; verbatim: curate {kept_ours}, trafilatura {kept_base}")
+    assert found >= 100
+    assert kept_ours >= 0.98 * found
+
+
+def test_readability_edge_cases_never_crash(ours):
+    root = shared("readability-testpages", "test-pages")
     count = 0
     for case in sorted(p for p in root.iterdir() if p.is_dir()):
         source = case / "source.html"
-        data = source.read_bytes() if source.is_file() else gzip.decompress((case / "source.html.gz").read_bytes()) if (case / "source.html.gz").is_file() else None
-        if data is None:
-            continue
-        assert isinstance(ours(data, None), str)
+        data = source.read_bytes() if source.is_file() else gzip.decompress((case / "source.html.gz").read_bytes())
+        assert isinstance(ours(data), str)
         count += 1
     assert count >= 100
