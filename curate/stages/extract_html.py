@@ -191,6 +191,21 @@ def decode_html(payload: bytes, declared: str | None = None) -> tuple[str, str] 
 # --- time bound ----------------------------------------------------------------------------
 
 
+def _disarm(teardown, exc_type) -> bool:
+    """Run a time bound's teardown until it completes: a timeout landing inside it must not leave a
+    timer or handler behind. A timeout that fired during a clean exit is raised afterwards."""
+    fired = False
+    while True:
+        try:
+            teardown()
+            break
+        except ExtractionTimeout:
+            fired = True
+    if fired and exc_type is None:
+        raise ExtractionTimeout()
+    return False
+
+
 class ExtractionTimeout(BaseException):
     """Raised into the extraction when its time is up.
 
@@ -221,18 +236,12 @@ class _AlarmBound:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        fired = False
-        while True:  # an alarm landing in here must not leave the timer or the handler behind
-            try:
-                self.armed = False
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, self.previous)
-                break
-            except ExtractionTimeout:
-                fired = True
-        if fired and exc_type is None:
-            raise ExtractionTimeout()
-        return False
+        return _disarm(self._disarm_alarm, exc_type)
+
+    def _disarm_alarm(self):
+        self.armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self.previous)
 
 
 def _raise_in_thread(thread_id: int, exc_type: type[BaseException] | None) -> None:
@@ -295,16 +304,7 @@ class _WatchdogBound:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        fired = False
-        while True:
-            try:
-                _WATCHDOG.disarm(self.token)
-                break
-            except ExtractionTimeout:
-                fired = True
-        if fired and exc_type is None:
-            raise ExtractionTimeout()
-        return False
+        return _disarm(lambda: _WATCHDOG.disarm(self.token), exc_type)
 
 
 def alarm_usable() -> bool:
