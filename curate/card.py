@@ -154,6 +154,9 @@ def build_card(
         if entry["stage"] in provenance:
             entry["version"] = provenance[entry["stage"]]["version"]
             entry["params"] = provenance[entry["stage"]]["params"]
+    for entry in stages:
+        if entry["stage"] in snapshot.get("top", {}):
+            entry["most_repeated"] = snapshot["top"][entry["stage"]]
     files = snapshot["files"]
     data = sorted((r for r in shard_rows if r["kind"] == "data"), key=lambda r: r["path"])
     rejects = sorted((r for r in shard_rows if r["kind"] == "rejects"), key=lambda r: r["path"])
@@ -187,8 +190,62 @@ def build_card(
             "rejects": [strip(r) for r in rejects],
         },
         "ledger": ledger,
+        "dedup": dedup_summary(stages),
         "timing": {"wall_seconds": round(wall_s, 2), "documents_per_second": round(ledger["input_documents"] / wall_s, 1) if wall_s else None},
     }
+
+
+def dedup_summary(stages: list[dict]) -> dict:
+    """What each dedup level removed, the near-duplicate cluster sizes and the most repeated lines.
+
+    Built from the per-stage entries (so from counts and hashes only, never text): a stage is a
+    dedup level when its name ends in ``_dedup``.
+    """
+    levels = {}
+    cluster_sizes: dict[int, int] = {}
+    for entry in stages:
+        if not entry["stage"].endswith("_dedup"):
+            continue
+        counters = entry["counters"]
+        level = {"documents_in": entry["documents_in"], "documents_removed": entry["rejected"], "by_reason": entry["rejected_by_reason"]}
+        for key in ("lines_in", "lines_removed", "documents_with_lines_removed", "frequent_keys", "buckets",
+                    "clusters", "documents_in_clusters", "candidate_pairs", "verified_pairs"):
+            if key in counters:
+                level[key] = counters[key]
+        if "most_repeated" in entry:
+            level["most_repeated"] = entry["most_repeated"]
+        levels[entry["stage"]] = level
+        for key, n in counters.items():
+            if key.startswith("cluster_size_"):
+                size = int(key.removeprefix("cluster_size_"))
+                cluster_sizes[size] = cluster_sizes.get(size, 0) + int(n)
+    return {
+        "levels": levels,
+        "documents_removed": sum(level["documents_removed"] for level in levels.values()),
+        # Near-duplicate components (MinHash): component size -> how many components had it.
+        "cluster_sizes": {str(k): v for k, v in sorted(cluster_sizes.items())},
+    }
+
+
+def _plot_cluster_sizes(card: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = {int(k): v for k, v in card["dedup"]["cluster_sizes"].items()}
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    if sizes:
+        ax.bar([str(k) for k in sizes], list(sizes.values()), color="#5f3dc4")
+        ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, "no near-duplicate clusters", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("documents in the near-duplicate cluster")
+    ax.set_ylabel("clusters")
+    ax.set_title("Near-duplicate cluster sizes (one survivor per cluster)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def _plot_ledger(card: dict, path: Path) -> None:
@@ -268,7 +325,9 @@ def render_readme(card: dict) -> str:
     for s in card["stages"]:
         reasons = ", ".join(f"{k}: {v}" for k, v in s["rejected_by_reason"].items()) or "—"
         lines.append(f"| {s['stage']} | {s['documents_in']} | {s['kept']} | {s['rejected']} | {reasons} | {s['documents_per_busy_second'] or '—'} |")
-    lines += ["", "![ledger](plots/ledger.png)", "", "![stages](plots/stages.png)", "", "## Stages", ""]
+    lines += ["", "![ledger](plots/ledger.png)", "", "![stages](plots/stages.png)", ""]
+    lines += _dedup_section(card.get("dedup"))
+    lines += ["## Stages", ""]
     for s in card["stages"]:
         params = json.dumps(s.get("params", {}), sort_keys=True)
         lines.append(f"- `{s['stage']}` v{s.get('version', '1')} — params `{params}`; counters `{json.dumps(s['counters'], sort_keys=True)}`")
@@ -280,12 +339,39 @@ def render_readme(card: dict) -> str:
     return "\n".join(lines)
 
 
+def _dedup_section(dedup: dict | None) -> list[str]:
+    if not dedup or not dedup["levels"]:
+        return []
+    lines = ["## Deduplication", "", "| level | in | removed | by reason | notes |", "|---|---:|---:|---|---|"]
+    for name, level in dedup["levels"].items():
+        reasons = ", ".join(f"{k}: {v}" for k, v in level["by_reason"].items()) or "—"
+        notes = []
+        if "clusters" in level:
+            notes.append(f"{level['clusters']} clusters over {level.get('documents_in_clusters', 0)} documents")
+        if "lines_removed" in level:
+            notes.append(f"{level['lines_removed']} of {level.get('lines_in', 0)} lines removed from {level.get('documents_with_lines_removed', 0)} documents")
+        lines.append(f"| {name} | {level['documents_in']} | {level['documents_removed']} | {reasons} | {'; '.join(notes) or '—'} |")
+    lines += ["", "![near-duplicate cluster sizes](plots/dedup_clusters.png)", ""]
+    for name, level in dedup["levels"].items():
+        if level.get("most_repeated"):
+            lines += [
+                f"Most repeated removed lines ({name}; line key = xxh3-64 of `bucket \\0 language \\0 normalised line`, "
+                "text withheld until a PII scrubbing stage runs before this one):",
+                "", "| line key | documents | example document |", "|---|---:|---|",
+            ]
+            lines += [f"| `{r['key']}` | {r['documents']} | `{r['example_document']}` |" for r in level["most_repeated"]]
+            lines.append("")
+    return lines
+
+
 def write_card(card: dict, out_dir: Path, cards_dir: Path | None) -> Path:
     """Write the card into OUT (making OUT a Hugging Face dataset folder) and a copy under cards_dir."""
     plots = out_dir / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     _plot_ledger(card, plots / "ledger.png")
     _plot_funnel(card, plots / "stages.png")
+    if card.get("dedup", {}).get("levels"):
+        _plot_cluster_sizes(card, plots / "dedup_clusters.png")
     (out_dir / "card.json").write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     (out_dir / "README.md").write_text(render_readme(card), encoding="utf-8")
     if cards_dir is None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -39,7 +40,7 @@ from curate.flow import (
 )
 from curate.readers import InputFile, list_inputs_with_skipped, read_file, sha256_of
 from curate.schema import DOCUMENT_SCHEMA, conform
-from curate.stages.base import GROUP_KEY, ClusterStage, GroupStage
+from curate.stages.base import GROUP_KEY, ClusterStage, GroupStage, KeyCountStage
 
 log = logging.getLogger("curate.runner")
 
@@ -110,6 +111,12 @@ def _run_stats_actor():
                 lambda: {"rows_in": 0, "kept": 0, "rejected": 0, "busy_s": 0.0, "batches": 0, "counters": defaultdict(float)}
             )
             self.files: list[dict] = []
+            self.top: dict[str, list[dict]] = {}
+
+        def add_top(self, name: str, rows: list[dict], limit: int):
+            """Keep the ``limit`` most common keys a key-count stage reported, ties by key."""
+            merged = self.top.get(name, []) + rows
+            self.top[name] = sorted(merged, key=lambda r: (-r["documents"], r["key"]))[:limit]
 
         def add_stage(self, name: str, rows_in: int, kept: int, rejected: int, busy_s: float, counters: dict):
             s = self.stages[name]
@@ -136,6 +143,7 @@ def _run_stats_actor():
             return {
                 "stages": {k: {**v, "counters": dict(v["counters"])} for k, v in self.stages.items()},
                 "files": sorted(self.files, key=lambda r: r["source"]),
+                "top": dict(self.top),
             }
 
     return RunStats.remote()
@@ -203,7 +211,7 @@ class _StageCall:
         stage = _ready_stage(self)
         alive, rejected_before = split_flow(batch)
         started = time.perf_counter()
-        out = stage.process(documents_of(alive, self.in_schema)) if alive.num_rows else None
+        out = self._process(stage, documents_of(alive, self.in_schema)) if alive.num_rows else None
         busy = time.perf_counter() - started
         parts = []
         kept_n = rejected_n = 0
@@ -226,6 +234,9 @@ class _StageCall:
         if not parts:
             return flow_schema(self.out_schema).empty_table()
         return pa.concat_tables(parts)
+
+    def _process(self, stage, documents: pa.Table):
+        return stage.process(documents)
 
 
 class StageActor(_StageCall):
@@ -459,6 +470,138 @@ class ApplyClusters:
         return pa.concat_tables(parts)
 
 
+# --------------------------------------------------------------------------- key-count stages
+
+COUNT_KEY = "__count_key"
+ID_PARTITION = "__id_partition"
+FREQUENT_KEY = "__frequent_key"
+
+
+def key_count_schema(in_schema: pa.Schema) -> pa.Schema:
+    """Documents and (document, frequent key) rows travel together to the apply pass in this schema;
+    a row with ``FREQUENT_KEY`` set is a key for the document ``id``, not a document."""
+    return flow_schema(in_schema).append(pa.field(PARTITION, pa.int32())).append(pa.field(FREQUENT_KEY, pa.uint64()))
+
+
+def _id_partitions(ids: list[str], num_partitions: int) -> np.ndarray:
+    return np.fromiter((xxhash.xxh64_intdigest(i.encode("utf-8")) % num_partitions for i in ids), dtype=np.int32, count=len(ids))
+
+
+class CountLive:
+    """How many documents are still alive (sizes a key-count stage's buckets)."""
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        # Live rows are those no stage has marked rejected.
+        return pa.table({"live": [batch.column(REJECT_STAGE).null_count]})
+
+
+class EmitCountKeys:
+    """Key-count stage, pass 1: one row per (document, distinct key), partitioned by key."""
+
+    def __init__(self, resolved: ResolvedStage, in_schema: pa.Schema, documents: int, num_partitions: int, stats):
+        self.resolved, self.in_schema, self.documents, self.num_partitions, self.stats = resolved, in_schema, documents, num_partitions, stats
+        self._stage = None
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        import ray
+
+        started = time.perf_counter()
+        stage = _ready_stage(self)
+        stage.plan(self.documents)
+        alive, _ = split_flow(batch)
+        docs = documents_of(alive, self.in_schema)
+        keys_per_doc = stage.document_keys(docs) if docs.num_rows else []
+        lengths = np.fromiter((len(k) for k in keys_per_doc), dtype=np.int64, count=len(keys_per_doc))
+        keys = np.fromiter((k for doc_keys in keys_per_doc for k in doc_keys), dtype=np.uint64, count=int(lengths.sum()))
+        owner = np.repeat(np.arange(len(keys_per_doc)), lengths)
+        ids = docs.column("id").combine_chunks() if docs.num_rows else pa.array([], pa.string())
+        id_parts = _id_partitions(ids.to_pylist(), self.num_partitions)
+        ray.get(self.stats.add_busy.remote(stage.name, time.perf_counter() - started))
+        return pa.table({
+            COUNT_KEY: pa.array(keys, pa.uint64()),
+            "id": ids.take(pa.array(owner, pa.int64())),
+            ID_PARTITION: pa.array(id_parts[owner], pa.int32()),
+            PARTITION: pa.array((keys % np.uint64(self.num_partitions)).astype(np.int32), pa.int32()),
+        })
+
+
+class CountKeys:
+    """Key-count stage, pass 2: inside each key partition, the documents per key; the (document,
+    key) rows of frequent keys go on to their documents' partitions."""
+
+    def __init__(self, resolved: ResolvedStage, union_schema: pa.Schema, stats):
+        self.resolved, self.union_schema, self.stats = resolved, union_schema, stats
+        self._stage = None
+        self.__name__ = "CountKeys"
+
+    def __call__(self, partition: pa.Table) -> pa.Table:
+        import ray
+
+        started = time.perf_counter()
+        stage = _ready_stage(self)
+        keys = partition.column(COUNT_KEY)
+        counts = pc.value_counts(keys)
+        values, documents = counts.field("values"), counts.field("counts")
+        is_frequent = pc.greater(documents, stage.max_documents)
+        frequent_values, frequent_counts = values.filter(is_frequent), documents.filter(is_frequent)
+        rows = partition.filter(pc.is_in(keys, value_set=frequent_values))
+        top = sorted(zip(frequent_counts.to_pylist(), frequent_values.to_pylist()), key=lambda r: (-r[0], r[1]))[: stage.report_top]
+        if top:
+            top_keys = {k for _, k in top}
+            example: dict[int, str] = {}
+            for key, doc_id in zip(rows.column(COUNT_KEY).to_pylist(), rows.column("id").to_pylist()):
+                if key in top_keys and (key not in example or doc_id < example[key]):
+                    example[key] = doc_id
+            report = [{"key": f"{k:016x}", "documents": n, "example_document": example[k]} for n, k in top]
+            ray.get(self.stats.add_top.remote(stage.name, report, stage.report_top))
+        ray.get(self.stats.add_busy.remote(stage.name, time.perf_counter() - started))
+        ray.get(self.stats.add_counters.remote(stage.name, {
+            "key_occurrences": partition.num_rows, "distinct_keys": len(values),
+            "frequent_keys": len(frequent_values), "frequent_key_occurrences": rows.num_rows,
+        }))
+        return conform(
+            pa.table({"id": rows.column("id"), PARTITION: rows.column(ID_PARTITION), FREQUENT_KEY: rows.column(COUNT_KEY)}),
+            self.union_schema,
+        )
+
+
+class PartitionById:
+    """Key-count stage: documents (and rows rejected earlier) keyed for the apply shuffle."""
+
+    def __init__(self, union_schema: pa.Schema, num_partitions: int):
+        self.union_schema, self.num_partitions = union_schema, num_partitions
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        parts = _id_partitions(batch.column("id").to_pylist(), self.num_partitions)
+        return conform(batch.append_column(PARTITION, pa.array(parts, pa.int32())), self.union_schema)
+
+
+class ApplyKeyCounts(_StageCall):
+    """Key-count stage, last pass: each partition holds whole documents and their frequent keys."""
+
+    def __init__(self, resolved: ResolvedStage, in_schema: pa.Schema, out_schema: pa.Schema, documents: int, stats):
+        super().__init__(resolved, in_schema, out_schema, stats)
+        self.documents = documents
+        self._frequent: dict[str, set[int]] = {}
+        self.__name__ = "ApplyKeyCounts"
+
+    def __call__(self, partition: pa.Table) -> pa.Table:
+        is_key = pc.is_valid(partition.column(FREQUENT_KEY))
+        keys = partition.filter(is_key)
+        self._frequent = defaultdict(set)
+        for doc_id, key in zip(keys.column("id").to_pylist(), keys.column(FREQUENT_KEY).to_pylist()):
+            self._frequent[doc_id].add(key)
+        try:
+            return super().__call__(partition.filter(pc.invert(is_key)))
+        finally:
+            self._frequent = {}
+
+    def _process(self, stage, documents: pa.Table):
+        stage.plan(self.documents)
+        empty: set[int] = set()
+        return stage.apply(documents, [self._frequent.get(i, empty) for i in documents.column("id").to_pylist()])
+
+
 class AssignShard:
     def __init__(self, num_shards: int):
         self.num_shards = num_shards
@@ -615,6 +758,22 @@ def run_pipeline(
             counters.update({f"cluster_size_{size}": n for size, n in sorted(summary["cluster_sizes"].items())})
             ray.get(stats.add_counters.remote(cls.name, counters))
             ds = ds.map_batches(ApplyClusters(resolved, schemas[index], schemas[index + 1], stats, components), **common)
+        elif issubclass(cls, KeyCountStage):
+            # The documents are read twice (to count their keys, then to apply the counts).
+            ds = ds.materialize()
+            documents = int(ds.map_batches(CountLive(), batch_format="pyarrow").sum("live") or 0)
+            planner = resolved.build()
+            planner.ensure_setup()
+            ray.get(stats.add_counters.remote(cls.name, {"documents_counted": documents, **planner.plan(documents)}))
+            union_schema = key_count_schema(schemas[index])
+            occurrences = ds.map_batches(EmitCountKeys(resolved, schemas[index], documents, num_partitions, stats), **common)
+            frequent = occurrences.groupby(PARTITION, num_partitions=num_partitions).map_groups(
+                CountKeys(resolved, union_schema, stats), batch_format="pyarrow"
+            )
+            keyed = ds.map_batches(PartitionById(union_schema, num_partitions), batch_format="pyarrow")
+            ds = keyed.union(frequent).groupby(PARTITION, num_partitions=num_partitions).map_groups(
+                ApplyKeyCounts(resolved, schemas[index], schemas[index + 1], documents, stats), batch_format="pyarrow", num_cpus=cls.num_cpus
+            )
         elif issubclass(cls, GroupStage):
             keyed_schema = schemas[index].append(pa.field(GROUP_KEY, pa.string()))
             ds = ds.map_batches(AddGroupKey(resolved, schemas[index], num_partitions, stats), **common)

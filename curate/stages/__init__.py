@@ -14,6 +14,7 @@ _STAGE_MODULES = [
     "curate.stages.url_dedup",
     "curate.stages.exact_dedup",
     "curate.stages.fuzzy_dedup",
+    "curate.stages.line_dedup",
 ]
 
 

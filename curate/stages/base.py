@@ -203,3 +203,38 @@ class ClusterStage(Stage):
 
     def process(self, batch: pa.Table) -> StageOutput:  # pragma: no cover - the runner decides
         raise TypeError(f"{self.name} is a cluster stage: the runner links and resolves it")
+
+
+class KeyCountStage(Stage):
+    """A global step that counts, across the whole corpus, how many documents contain each key,
+    and lets every document act on its keys that are too common (line-level dedup).
+
+    The stage says which distinct keys each document contains (``document_keys``, unsigned 64-bit
+    ints) and how many documents a key may appear in before it is *frequent* (``max_documents``);
+    ``plan`` receives the number of live documents before any key is made (to size buckets).
+    The runner emits one row per (document, key), shuffles them by key, counts documents per key,
+    sends each (document, frequent key) pair back to its document by a second shuffle on the id,
+    and calls ``apply(documents, frequent keys per document)`` — which must account for every row.
+    No process ever holds the counts of the whole corpus.
+    """
+
+    # How many of the most common frequent keys the card lists (hash and count, never text).
+    report_top: ClassVar[int] = 20
+
+    def plan(self, documents: int) -> dict[str, float]:
+        """Called in every worker, before ``document_keys``/``apply``, with the live document count.
+        Returns counters the card records once (not summed per worker)."""
+        return {}
+
+    @property
+    def max_documents(self) -> int:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def document_keys(self, batch: pa.Table) -> list[list[int]]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def apply(self, batch: pa.Table, frequent: list[set[int]]) -> StageOutput:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def process(self, batch: pa.Table) -> StageOutput:  # pragma: no cover - the runner decides
+        raise TypeError(f"{self.name} is a key-count stage: the runner counts and applies it")
