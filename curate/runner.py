@@ -250,6 +250,11 @@ class StageActor(_StageCall):
 PARTITION = "__partition"
 
 
+def _id_partitions(ids: list[str], num_partitions: int) -> np.ndarray:
+    """Partition of each document id in a shuffle by id (stable across processes and nodes)."""
+    return np.fromiter((xxhash.xxh64_intdigest(i.encode("utf-8")) % num_partitions for i in ids), dtype=np.int32, count=len(ids))
+
+
 class AddGroupKey:
     """Before a global step: each live document gets its stage's group key and the partition
     (xxh64 of the key) it will be decided in; rows rejected earlier are spread by id."""
@@ -324,7 +329,8 @@ class EmitLinks:
 
 
 class EmitEdges:
-    """Cluster stage, pass 2: inside each bucket, candidate pairs that pass ``verify`` become edges.
+    """Cluster stage, pass 2: inside each bucket, candidate pairs that pass ``verify`` become edges;
+    pairs ``verify`` cannot decide come out marked ``undecided`` for the exact check.
 
     Buckets of up to ``max_pairwise`` documents are checked pair by pair; larger ones (rare:
     boilerplate-heavy templates) are checked against the bucket's first document only, which still
@@ -343,8 +349,8 @@ class EmitEdges:
         _ready_stage(self)
         order = pc.sort_indices(partition, sort_keys=[(LINK_KEY, "ascending"), ("node", "ascending")])
         rows = partition.take(order).select([LINK_KEY, "node", "payload", "rank"]).to_pylist()
-        edges: dict[tuple[str, str], tuple[bytes, bytes]] = {}
-        candidates = 0
+        edges: dict[tuple[str, str], tuple[bytes, bytes, bool]] = {}
+        checked: set[tuple[str, str]] = set()
         start = 0
         while start < len(rows):
             end = start
@@ -355,18 +361,116 @@ class EmitEdges:
                 pairs = ((i, j) for i in range(len(bucket)) for j in range(i + 1, len(bucket))) if len(bucket) <= self.max_pairwise else ((0, j) for j in range(1, len(bucket)))
                 for i, j in pairs:
                     a, b = bucket[i], bucket[j]
-                    if a["node"] == b["node"] or (a["node"], b["node"]) in edges:
+                    pair = (a["node"], b["node"])
+                    if pair[0] == pair[1] or pair in checked:
                         continue
-                    candidates += 1
-                    if self._stage.verify(a["payload"], b["payload"]):
-                        edges[(a["node"], b["node"])] = (a["rank"], b["rank"])
+                    checked.add(pair)
+                    verdict = self._stage.verify(a["payload"], b["payload"])
+                    if verdict is not False:
+                        edges[pair] = (a["rank"], b["rank"], verdict is None)
             start = end
+        undecided = sum(1 for e in edges.values() if e[2])
         ray.get(self.stats.add_busy.remote(self._stage.name, time.perf_counter() - started))
-        ray.get(self.stats.add_counters.remote(self._stage.name, {"candidate_pairs": candidates, "verified_pairs": len(edges)}))
+        ray.get(self.stats.add_counters.remote(self._stage.name, {
+            "candidate_pairs": len(checked), "verified_pairs": len(edges) - undecided, "pairs_checked_exactly": undecided,
+        }))
         return pa.table({
             "a": pa.array([k[0] for k in edges], pa.string()), "b": pa.array([k[1] for k in edges], pa.string()),
             "rank_a": pa.array([v[0] for v in edges.values()], pa.binary()), "rank_b": pa.array([v[1] for v in edges.values()], pa.binary()),
+            UNDECIDED: pa.array([v[2] for v in edges.values()], pa.bool_()),
         })
+
+
+UNDECIDED = "__undecided"
+# Exact check of undecided pairs: documents' exact payloads and pairs travel in one schema; a row
+# with ``id`` set is a document's payload, a row with ``a`` set is a pair.
+EXACT_SCHEMA = pa.schema([
+    ("id", pa.string()), ("exact", pa.binary()),
+    ("a", pa.string()), ("b", pa.string()), ("rank_a", pa.binary()), ("rank_b", pa.binary()), ("exact_a", pa.binary()),
+    (PARTITION, pa.int32()),
+])
+
+
+class SelectEdges:
+    """The edges ``verify`` decided (``undecided=False``) or the ones it left open (True)."""
+
+    def __init__(self, undecided: bool):
+        self.undecided = undecided
+
+    def __call__(self, edges: pa.Table) -> pa.Table:
+        mask = edges.column(UNDECIDED)
+        return edges.filter(mask if self.undecided else pc.invert(mask)).drop_columns([UNDECIDED])
+
+
+class ExactPayloads:
+    """Exact check, inputs: one row per live document with its exact payload, keyed by id."""
+
+    def __init__(self, resolved: ResolvedStage, in_schema: pa.Schema, num_partitions: int, stats):
+        self.resolved, self.in_schema, self.num_partitions, self.stats = resolved, in_schema, num_partitions, stats
+        self._stage = None
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        import ray
+
+        started = time.perf_counter()
+        stage = _ready_stage(self)
+        docs = documents_of(split_flow(batch)[0], self.in_schema)
+        ids = docs.column("id").to_pylist()
+        payloads = stage.exact_payload(docs) if ids else []
+        ray.get(self.stats.add_busy.remote(stage.name, time.perf_counter() - started))
+        table = pa.table({"id": pa.array(ids, pa.string()), "exact": pa.array(payloads, pa.binary()),
+                          PARTITION: pa.array(_id_partitions(ids, self.num_partitions), pa.int32())})
+        return conform(table, EXACT_SCHEMA)
+
+
+class PairsByFirst:
+    """Exact check: undecided pairs keyed by their first document's id."""
+
+    def __init__(self, num_partitions: int):
+        self.num_partitions = num_partitions
+
+    def __call__(self, pairs: pa.Table) -> pa.Table:
+        parts = _id_partitions(pairs.column("a").to_pylist(), self.num_partitions)
+        return conform(pairs.append_column(PARTITION, pa.array(parts, pa.int32())), EXACT_SCHEMA)
+
+
+class AttachFirstPayload:
+    """Exact check, shuffle 1: each pair picks up document a's payload, then goes to b's partition."""
+
+    def __init__(self, num_partitions: int):
+        self.num_partitions = num_partitions
+        self.__name__ = "AttachFirstPayload"
+
+    def __call__(self, partition: pa.Table) -> pa.Table:
+        is_pair = pc.is_valid(partition.column("a"))
+        docs, pairs = partition.filter(pc.invert(is_pair)), partition.filter(is_pair)
+        payload = dict(zip(docs.column("id").to_pylist(), docs.column("exact").to_pylist()))
+        exact_a = pa.array([payload[a] for a in pairs.column("a").to_pylist()], pa.binary())
+        parts = pa.array(_id_partitions(pairs.column("b").to_pylist(), self.num_partitions), pa.int32())
+        pairs = pairs.set_column(pairs.schema.get_field_index("exact_a"), "exact_a", exact_a)
+        return pairs.set_column(pairs.schema.get_field_index(PARTITION), PARTITION, parts)
+
+
+class VerifyExactly:
+    """Exact check, shuffle 2: with b's payload beside a's, ``verify_exact`` decides the pair."""
+
+    def __init__(self, resolved: ResolvedStage, stats):
+        self.resolved, self.stats = resolved, stats
+        self._stage = None
+        self.__name__ = "VerifyExactly"
+
+    def __call__(self, partition: pa.Table) -> pa.Table:
+        import ray
+
+        started = time.perf_counter()
+        stage = _ready_stage(self)
+        is_pair = pc.is_valid(partition.column("a"))
+        docs, pairs = partition.filter(pc.invert(is_pair)), partition.filter(is_pair)
+        payload = dict(zip(docs.column("id").to_pylist(), docs.column("exact").to_pylist()))
+        keep = [stage.verify_exact(ea, payload[b]) for ea, b in zip(pairs.column("exact_a").to_pylist(), pairs.column("b").to_pylist())]
+        ray.get(self.stats.add_busy.remote(stage.name, time.perf_counter() - started))
+        ray.get(self.stats.add_counters.remote(stage.name, {"verified_pairs": sum(keep)}))
+        return pairs.filter(pa.array(keep, pa.bool_())).select(["a", "b", "rank_a", "rank_b"])
 
 
 class SendEdges:
@@ -490,10 +594,6 @@ def key_count_schema(in_schema: pa.Schema) -> pa.Schema:
     """Documents and (document, frequent key) rows travel together to the apply pass in this schema;
     a row with ``FREQUENT_KEY`` set is a key for the document ``id``, not a document."""
     return flow_schema(in_schema).append(pa.field(PARTITION, pa.int32())).append(pa.field(FREQUENT_KEY, pa.uint64()))
-
-
-def _id_partitions(ids: list[str], num_partitions: int) -> np.ndarray:
-    return np.fromiter((xxhash.xxh64_intdigest(i.encode("utf-8")) % num_partitions for i in ids), dtype=np.int32, count=len(ids))
 
 
 class CountLive:
@@ -760,8 +860,17 @@ def run_pipeline(
             ds = ds.materialize()
             components = _components_actor()
             links = ds.map_batches(EmitLinks(resolved, schemas[index], num_partitions, stats), **common)
-            edges = links.groupby(PARTITION, num_partitions=num_partitions).map_groups(EmitEdges(resolved, stats), batch_format="pyarrow")
-            edges.map_batches(SendEdges(components), batch_format="pyarrow").sum("edges")
+            edges = links.groupby(PARTITION, num_partitions=num_partitions).map_groups(EmitEdges(resolved, stats), batch_format="pyarrow").materialize()
+            edges.map_batches(SelectEdges(undecided=False), batch_format="pyarrow").map_batches(SendEdges(components), batch_format="pyarrow").sum("edges")
+            undecided = edges.map_batches(SelectEdges(undecided=True), batch_format="pyarrow").materialize()
+            if undecided.count():
+                # Pairs the signature could not decide: bring both documents' exact payloads to each
+                # pair by two shuffles on the ids, and let the stage decide exactly.
+                payloads = ds.map_batches(ExactPayloads(resolved, schemas[index], num_partitions, stats), **common).materialize()
+                pairs = undecided.map_batches(PairsByFirst(num_partitions), batch_format="pyarrow")
+                with_a = payloads.union(pairs).groupby(PARTITION, num_partitions=num_partitions).map_groups(AttachFirstPayload(num_partitions), batch_format="pyarrow")
+                verified = payloads.union(with_a).groupby(PARTITION, num_partitions=num_partitions).map_groups(VerifyExactly(resolved, stats), batch_format="pyarrow")
+                verified.map_batches(SendEdges(components), batch_format="pyarrow").sum("edges")
             summary = ray.get(components.finalize.remote())
             counters = {"clusters": summary["clusters"], "documents_in_clusters": summary["documents_in_clusters"]}
             counters.update({f"cluster_size_{size}": n for size, n in sorted(summary["cluster_sizes"].items())})

@@ -23,7 +23,7 @@ def _families(seed=0, families=30):
     docs = []
     for f in range(families):
         base = list(rng.choice(vocab, size=int(rng.integers(300, 600))))
-        for copy, edits in enumerate((0, 2, 4, 60, 150)):
+        for copy, edits in enumerate((0, 2, 4, 10, 12, 60, 150)):  # 10, 12 edits: near the threshold
             words = list(base)
             for _ in range(edits):
                 words[int(rng.integers(len(words)))] = str(rng.choice(vocab))
@@ -38,7 +38,9 @@ def _jaccard(a, b):
 
 
 def _reference_kept(docs, stage):
-    """In-memory datasketch: LSH candidates, verified by signature Jaccard, union-find, rank rule."""
+    """In-memory datasketch: LSH candidates, verified as the stage's mode says (signature Jaccard;
+    or, in exact mode, the exact shingle Jaccard for estimates near the threshold), union-find,
+    rank rule."""
     sigs = stage.hasher.signatures([d["text"] for d in docs])
     lsh = MinHashLSH(num_perm=stage.params.num_perm, params=(stage.lsh.bands, stage.lsh.rows))
     minhashes = [MinHash(hashvalues=s, seed=stage.params.seed, scheme="affine32") for s in sigs]
@@ -53,7 +55,7 @@ def _reference_kept(docs, stage):
 
     for i, m in enumerate(minhashes):
         for j in lsh.query(m):
-            if j != i and np.mean(sigs[i] == sigs[j]) >= stage.params.threshold:
+            if j != i and _matches(docs[i]["text"], docs[j]["text"], np.mean(sigs[i] == sigs[j]), stage.params):
                 parent[max(find(i), find(j))] = min(find(i), find(j))
     best = {}
     for i, d in enumerate(docs):
@@ -63,12 +65,19 @@ def _reference_kept(docs, stage):
     return {key[1] for key in best.values()}
 
 
-def test_kept_set_equals_in_memory_datasketch_and_finds_clear_duplicates(ray_session, tmp_path):
+def _matches(text_a, text_b, estimate, params):
+    if params.verification == "exact" and abs(estimate - params.threshold) < params.exact_margin:
+        return _jaccard(text_a, text_b) >= params.threshold
+    return estimate >= params.threshold
+
+
+@pytest.mark.parametrize("verification", ["signature", "exact"])
+def test_kept_set_equals_in_memory_datasketch_and_finds_clear_duplicates(ray_session, tmp_path, verification):
     docs = _families()
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
-    params = FuzzyDedupParams()
+    params = FuzzyDedupParams(verification=verification)
     config = PipelineConfig(
         name="fuzzy", description="", seed=0, read=ReadConfig(batch_size=32),
         stages=(ResolvedStage(FuzzyDedup, params),), output=OutputConfig(shard_input_mib=0.05), ray=RayConfig(batch_size=16),
@@ -92,3 +101,4 @@ def test_kept_set_equals_in_memory_datasketch_and_finds_clear_duplicates(ray_ses
     assert not any(component(a) == component(b) for a, b in true_neg)
     counters = result.card["stages"][-1]["counters"]
     assert counters["clusters"] >= 25 and counters["verified_pairs"] >= counters["clusters"]
+    assert (counters["pairs_checked_exactly"] > 0) == (verification == "exact")

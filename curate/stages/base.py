@@ -183,8 +183,9 @@ class ClusterStage(Stage):
     The stage says, per batch, which bucket keys each document falls in (``link_keys``), what to
     carry for checking a candidate pair (``payload``), whether a pair really matches (``verify``),
     and a rank (``rank``: lower wins) for choosing the survivor. The runner groups documents by
-    bucket key (a shuffle), verifies pairs inside each bucket, streams the edges to a union-find
-    actor, and rejects every document that is not its component's survivor with ``reason``.
+    bucket key (a shuffle), verifies pairs inside each bucket, checks the pairs ``verify`` left
+    undecided against both documents' ``exact_payload`` (two shuffles by id), streams the edges to
+    a union-find actor, and rejects every document that is not its component's survivor.
     """
 
     reason: str = "cluster_duplicate"
@@ -195,7 +196,16 @@ class ClusterStage(Stage):
     def payload(self, batch: pa.Table) -> list[bytes]:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def verify(self, a: bytes, b: bytes) -> bool:  # pragma: no cover - interface
+    def verify(self, a: bytes, b: bytes) -> bool | None:  # pragma: no cover - interface
+        """Whether a candidate pair matches, from two payloads; None when the payloads cannot
+        tell (the runner then compares ``exact_payload``s with ``verify_exact``)."""
+        raise NotImplementedError
+
+    def exact_payload(self, batch: pa.Table) -> list[bytes]:  # pragma: no cover - interface
+        """What ``verify_exact`` needs per document; only asked for when ``verify`` can return None."""
+        raise NotImplementedError
+
+    def verify_exact(self, a: bytes, b: bytes) -> bool:  # pragma: no cover - interface
         raise NotImplementedError
 
     def rank(self, batch: pa.Table) -> list[tuple]:  # pragma: no cover - interface
