@@ -75,7 +75,9 @@ def init_ray(config: PipelineConfig, address: str | None) -> dict:
     if ray.is_initialized():
         mode = "existing"
     elif embedded:
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+        # address="local": always start a fresh embedded instance; a bare init() would join any
+        # cluster a `ray start` on this machine left recorded in /tmp/ray.
+        kwargs: dict[str, Any] = {"address": "local", "include_dashboard": False, "log_to_driver": True}
         if config.ray.num_cpus:
             kwargs["num_cpus"] = config.ray.num_cpus
         if config.ray.object_store_mib:

