@@ -45,6 +45,9 @@ class RayConfig(_Strict):
     object_store_mib: int | None = Field(default=None, ge=64)
     batch_size: int = Field(default=128, ge=1, description="documents per batch given to a stage")
     max_actors: int = Field(default=2, ge=1, description="actor-pool size cap for model stages")
+    # Global steps shuffle into at least one partition per this many MiB of input, so a
+    # partition (what one worker holds at once) stays the same size as the corpus grows.
+    partition_input_mib: float = Field(default=8.0, gt=0)
 
 
 class StageEntry(_Strict):

@@ -850,8 +850,9 @@ def run_pipeline(
     file_rows = [{"uri": f.uri, "source": f.source, "size": f.size, "format": f.format} for f in files]
     ds = ray.data.from_items(file_rows, override_num_blocks=max(1, len(file_rows)))
     ds = ds.map_batches(ReadFiles(config.read.batch_size, stats), batch_size=1, batch_format="pyarrow", num_cpus=1)
-    # Global steps decide each key in one partition; enough partitions to keep every CPU busy.
-    num_partitions = max(num_shards, 2 * max(1, ray_info["cpus"]))
+    # Global steps decide each key in one partition: enough partitions to keep every CPU busy, and
+    # more as the input grows, so one partition's memory does not grow with the corpus.
+    num_partitions = max(num_shards, 2 * max(1, ray_info["cpus"]), plan_num_shards(total_bytes, config.ray.partition_input_mib))
     for index, resolved in enumerate(config.stages):
         cls = resolved.cls
         common = dict(batch_size=config.ray.batch_size, batch_format="pyarrow", num_cpus=cls.num_cpus)
