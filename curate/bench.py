@@ -5,7 +5,11 @@ Writes a JSON file and prints a table:
     the whole process tree (driver + raylet + workers), and per-stage documents per busy second;
   * single-process extraction on the same pages: plain `trafilatura.extract` (the baseline) and
     curate's extract_html stage, documents/s (median of --repeats passes) — on the synthetic
-    pages and, when ../shared is beside the checkout, on real article pages too.
+    pages and, when ../shared is beside the checkout, on real article pages too;
+  * MinHash signatures/s, 1 process, on the kept texts of the first run: datasketch per document
+    and bulk, rensa (when installed: `pip install -e '.[bench]'`) and curate's BatchMinHasher;
+  * a dedup-only run (the pipeline's *_dedup stages) over pre-extracted JSONL at two corpus sizes:
+    documents/s, peak RSS of the process tree and of each Ray worker process.
 """
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ import argparse
 import json
 import os
 import platform
+import random
+import re
 import statistics
 import tempfile
 import threading
@@ -23,11 +29,18 @@ import psutil
 
 
 class PeakRss:
-    """Samples the summed RSS of this process and all its descendants (Ray's workers included)."""
+    """Samples the RSS of this process and all its descendants (Ray's raylet and workers included).
+
+    ``peak`` is the largest summed RSS seen; ``processes`` holds each process's own peak, so the
+    biggest single worker can be told apart from many small ones. RSS counts the shared pages a
+    process has touched too (libraries, Ray's object store mapped from /dev/shm), so each process
+    also gets the peak of RSS minus those shared pages: its private memory.
+    """
 
     def __init__(self, interval_s: float = 0.2):
         self.interval_s = interval_s
         self.peak = 0
+        self.processes: dict[int, dict] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -36,15 +49,51 @@ class PeakRss:
         total = 0
         for proc in [me, *me.children(recursive=True)]:
             try:
-                total += proc.memory_info().rss
+                with proc.oneshot():
+                    mem = proc.memory_info()
+                    title = " ".join(proc.cmdline()).strip() or proc.name()
             except psutil.Error:
-                pass
+                continue
+            total += mem.rss
+            self._note(proc.pid, title, mem.rss, mem.rss - mem.shared)
         return total
+
+    def _note(self, pid: int, title: str, rss: int, private: int) -> None:
+        seen = self.processes.setdefault(
+            pid, {"pid": pid, "peak_rss": 0, "peak_private": 0, "ray_worker": False, "task_at_peak": None, "last_task": None, "tasks": [], "command": title[:160]}
+        )
+        # Ray titles a worker after the task it runs (ray::MapBatches(EmitLinks), ray::Components.add);
+        # before its first task the command line is Python running default_worker.py.
+        if title.startswith("ray::") or "default_worker.py" in title or "setup_worker.py" in title:
+            seen["ray_worker"] = True
+        if title.startswith("ray::") and title != "ray::IDLE":
+            seen["last_task"] = title[:160]
+            if seen["last_task"] not in seen["tasks"] and len(seen["tasks"]) < 12:
+                seen["tasks"].append(seen["last_task"])
+        if rss > seen["peak_rss"]:
+            # RSS stays up after a task ends (an idle worker keeps its heap), so a peak seen while
+            # idle belongs to the last task that ran there.
+            seen["peak_rss"], seen["task_at_peak"] = rss, seen["last_task"]
+        seen["peak_private"] = max(seen["peak_private"], private)
 
     def _run(self):
         while not self._stop.is_set():
             self.peak = max(self.peak, self._sample())
             self._stop.wait(self.interval_s)
+
+    def worker_peaks(self) -> list[dict]:
+        """Ray worker processes by their own peak RSS, largest first (MiB)."""
+        workers = [r for r in self.processes.values() if r["ray_worker"]]
+        return [
+            {
+                "pid": r["pid"],
+                "peak_rss_mib": round(r["peak_rss"] / 2**20, 1),
+                "peak_private_mib": round(r["peak_private"] / 2**20, 1),
+                "task_at_peak": r["task_at_peak"],
+                "tasks_seen": r["tasks"],
+            }
+            for r in sorted(workers, key=lambda r: r["peak_rss"], reverse=True)
+        ]
 
     def __enter__(self):
         self._thread.start()
@@ -106,30 +155,96 @@ def bench_extraction(pages: list[bytes], repeats: int) -> dict:
     return results
 
 
+def _median_documents_per_second(fn, documents: int, repeats: int) -> dict:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return {"documents": documents, "documents_per_second": round(documents / statistics.median(times), 1)}
+
+
 def bench_minhash(texts: list[str], repeats: int) -> dict:
-    """Signatures/s: curate's batch MinHash vs datasketch (per document and bulk), same hash function."""
+    """Signatures/s at 128 permutations on word 5-gram shingles, every implementation on the same texts.
+
+    datasketch gets curate's shingle hash (so its signatures are bit-identical to curate's); rensa
+    gets the same shingles as bytes but hashes them its own way. Building the shingles in Python
+    is inside each datasketch/rensa timing, as it is inside curate's.
+    """
     from datasketch import MinHash
 
     from curate.dedup.minhash import BatchMinHasher, shingle_hash, word_shingles
 
     hasher = BatchMinHasher()
+    num_perm, seed = hasher.num_perm, hasher.seed
 
     def per_document():
         for text in texts:
             hasher.datasketch_minhash(text)
 
     def bulk():
-        MinHash.bulk([word_shingles(t) for t in texts], num_perm=hasher.num_perm, seed=hasher.seed, hashfunc=shingle_hash)
+        MinHash.bulk([word_shingles(t) for t in texts], num_perm=num_perm, seed=seed, hashfunc=shingle_hash)
 
-    results = {}
-    for name, fn in [("datasketch MinHash per document (baseline)", per_document), ("datasketch MinHash.bulk", bulk), ("curate BatchMinHasher", lambda: hasher.signatures(texts))]:
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        results[name] = {"documents": len(texts), "documents_per_second": round(len(texts) / statistics.median(times), 1)}
-    return results
+    candidates = [
+        ("datasketch MinHash per document (baseline)", per_document),
+        ("datasketch MinHash.bulk", bulk),
+    ]
+    notes = ["datasketch runs with curate's shingle_hash: its signatures are bit-identical to curate's"]
+    try:
+        import rensa
+    except ImportError:
+        rensa = None
+    rensa_info: dict = {"status": "rensa not installed"}
+    if rensa is not None:
+        from importlib.metadata import version
+
+        def rensa_per_document():
+            for text in texts:
+                m = rensa.RMinHash(num_perm, seed)
+                m.update(word_shingles(text))
+                m.digest()
+
+        def rensa_bulk():
+            # rensa's batch entry point for bytes tokens: one call, a digest matrix back, no
+            # Python object per document.
+            rensa.RMinHash.digest_matrix_from_token_byte_sets([word_shingles(t) for t in texts], num_perm, seed).to_rows()
+
+        def rensa_cminhash_bulk():
+            rensa.CMinHash.digests_from_token_sets([word_shingles(t) for t in texts], num_perm, seed)
+
+        candidates += [
+            ("rensa RMinHash per document", rensa_per_document),
+            ("rensa RMinHash.digest_matrix_from_token_byte_sets", rensa_bulk),
+            ("rensa CMinHash.digests_from_token_sets", rensa_cminhash_bulk),
+        ]
+        probe = next((t for t in texts if word_shingles(t)), "")
+        ours = hasher.signatures([probe])[0].tolist()
+        theirs = rensa.RMinHash.digest_matrix_from_token_byte_sets([word_shingles(probe)], num_perm, seed).to_rows()[0]
+        rensa_info = {
+            "status": "installed",
+            "version": version("rensa"),
+            "bit_identical_to_datasketch": ours == list(theirs),
+            "hashing": "rensa hashes each token with its own scheme (RMinHash: its own permutations; CMinHash: "
+            "circulant permutations): its signatures are not datasketch's, so only throughput compares",
+        }
+        notes.append(rensa_info["hashing"])
+    candidates.append(("curate BatchMinHasher", lambda: hasher.signatures(texts)))
+
+    results = {name: _median_documents_per_second(fn, len(texts), repeats) for name, fn in candidates}
+    # Shared by every datasketch and rensa timing above: what is left is the signature work.
+    shingling = _median_documents_per_second(lambda: [word_shingles(t) for t in texts], len(texts), repeats)
+
+    ours = results["curate BatchMinHasher"]["documents_per_second"]
+    ratios = {f"curate / {name}": round(ours / r["documents_per_second"], 2) for name, r in results.items() if name != "curate BatchMinHasher"}
+    return {
+        "num_perm": num_perm,
+        "shingles": f"word {hasher.ngram}-grams (curate.dedup.minhash.word_shingles), lower-cased",
+        "implementations": results,
+        "ratios": ratios,
+        "shingling_alone (word_shingles, inside every datasketch/rensa timing)": shingling,
+        "rensa": rensa_info,
+        "notes": notes,
+    }
 
 
 def bench_pipeline(corpus: Path, pipeline: str, repeats: int, workdir: Path) -> dict:
@@ -168,6 +283,159 @@ def bench_pipeline(corpus: Path, pipeline: str, repeats: int, workdir: Path) -> 
     }
 
 
+# Every JSONL input file holds this many documents at both sizes: what one read task holds does not
+# grow with the corpus, so any growth of a worker's memory comes from the dedup stages.
+DEDUP_DOCS_PER_FILE = 1000
+# Each replica has this share of its words edited (uniform per document): the low end stays above
+# fuzzy_dedup's 0.8 Jaccard on 5-gram shingles (an edit breaks up to 5 shingles), the high end
+# falls below it, so the larger corpus has both near duplicates to cluster and new documents.
+REPLICA_EDIT_RATE = (0.005, 0.06)
+
+
+def dedup_only_config(pipeline_path: str, partition_input_mib: float | None = None):
+    """The pipeline's *_dedup stages alone (whatever the YAML lists), with its output and ray sections.
+
+    ``partition_input_mib`` overrides the shuffle partition size, so that both bench sizes have
+    more partitions than the 2 × CPUs floor and the per-worker memory shows how a partition scales.
+    """
+    import yaml
+
+    from curate.config import parse_pipeline
+
+    data = yaml.safe_load(Path(pipeline_path).read_text(encoding="utf-8"))
+    stages = [entry for entry in data.get("stages", []) if str(entry.get("stage", "")).endswith("_dedup")]
+    subset = {key: data[key] for key in ("seed", "read", "output", "ray") if key in data}
+    subset.update(name=f"{data.get('name', 'pipeline')}-dedup-only", description=f"the *_dedup stages of {pipeline_path}", stages=stages)
+    if partition_input_mib is not None:
+        subset["ray"] = {**subset.get("ray", {}), "partition_input_mib": partition_input_mib}
+    # An origin in <...>: the card must not name the YAML file as this run's config.
+    return parse_pipeline(subset, origin=f"<{pipeline_path}: *_dedup stages>")
+
+
+def _edit_words(text: str, rng: random.Random, rate: float) -> str:
+    """Replace, delete or insert about ``rate`` of the words (at least one); lines stay lines."""
+    parts = re.split(r"(\s+)", text)  # words at even positions, the whitespace between at odd ones
+    words = list(range(0, len(parts), 2))
+    if not words:
+        return text
+    for _ in range(max(1, round(len(words) * rate))):
+        at, other = rng.choice(words), parts[rng.choice(words)]
+        action = rng.randrange(3)
+        if action == 0:
+            parts[at] = other
+        elif action == 1:
+            parts[at] = ""
+        else:
+            parts[at] = f"{parts[at]} {other}"
+    return "".join(parts)
+
+
+def _replica_url(url: str | None, copy: int) -> str | None:
+    """A URL of its own for a replica: the copy goes into the path, where URL normalisation keeps it
+    (a suffix on the whole string could land in a fragment or a tracking parameter, which it drops)."""
+    if not url:
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/replica-{copy}"))
+
+
+def dedup_corpus(base: list[dict], documents: int, out_dir: Path, seed: int) -> dict:
+    """JSONL of ``documents`` rows: ``base`` as it is, then seeded edited replicas with fresh ids and URLs."""
+    out_dir.mkdir(parents=True)
+    rng = random.Random(seed)
+    replicas = 0
+    handle = None
+    for n in range(documents):
+        if n % DEDUP_DOCS_PER_FILE == 0:
+            if handle:
+                handle.close()
+            handle = open(out_dir / f"part-{n // DEDUP_DOCS_PER_FILE:05d}.jsonl", "w", encoding="utf-8")
+        original = base[n % len(base)]
+        copy = n // len(base)
+        if copy == 0:
+            row = {"id": original["id"], "url": original["url"], "text": original["text"]}
+        else:
+            replicas += 1
+            row = {
+                "id": f"{original['id']}-replica{copy}",
+                "url": _replica_url(original["url"], copy),
+                "text": _edit_words(original["text"] or "", rng, rng.uniform(*REPLICA_EDIT_RATE)),
+            }
+        handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if handle:
+        handle.close()
+    return {"documents": documents, "originals": documents - replicas, "edited_replicas": replicas, "bytes": sum(f.stat().st_size for f in out_dir.iterdir())}
+
+
+def bench_dedup(base: list[dict], sizes: list[int], pipeline: str, workdir: Path, partition_input_mib: float | None = None) -> dict:
+    """A dedup-only run on embedded Ray at each corpus size: throughput, and memory of the whole tree and per worker."""
+    import ray
+
+    from curate.runner import run_pipeline
+
+    config = dedup_only_config(pipeline, partition_input_mib)
+    runs = {}
+    for size in sizes:
+        corpus_dir = workdir / f"dedup-corpus-{size}"
+        corpus = dedup_corpus(base, size, corpus_dir, seed=size)
+        with PeakRss() as rss:
+            t0 = time.perf_counter()
+            result = run_pipeline(config, str(corpus_dir), workdir / f"dedup-run-{size}", cards_dir=None, run_id=f"bench-dedup-{size}")
+            wall = time.perf_counter() - t0
+        # A fresh Ray for each size, so one run's workers cannot carry memory into the next.
+        ray.shutdown()
+        card = result.card
+        workers = rss.worker_peaks()
+        union_find = [w for w in workers if any(t.startswith("ray::Components") for t in w["tasks_seen"])]
+        others = [w for w in workers if w not in union_find]
+        runs[str(size)] = {
+            "corpus": corpus,
+            "wall_seconds": round(wall, 2),
+            "documents_per_second": round(card["ledger"]["input_documents"] / wall, 1),
+            "peak_rss_mib": round(rss.peak / 2**20, 1),
+            "worker_processes": len(workers),
+            "peak_rss_per_worker_mib": workers[0]["peak_rss_mib"] if workers else None,
+            "peak_worker": workers[0] if workers else None,
+            "peak_rss_per_worker_excluding_union_find_mib": others[0]["peak_rss_mib"] if others else None,
+            "peak_private_per_worker_excluding_union_find_mib": max((w["peak_private_mib"] for w in others), default=None),
+            "union_find_actor": union_find[0] if union_find else None,
+            "workers_by_peak_rss": workers[:6],
+            "stages": {
+                s["stage"]: {
+                    "documents_in": s["documents_in"],
+                    "rejected": s["rejected"],
+                    "busy_seconds": s["busy_seconds"],
+                    "documents_per_busy_second": s["documents_per_busy_second"],
+                    "counters": s["counters"],
+                }
+                for s in card["stages"]
+            },
+            "ledger": card["ledger"]["equation"],
+        }
+    return {
+        "stages": [r.cls.name for r in config.stages],
+        "notes": [
+            "wall seconds include starting embedded Ray (a fresh one per size)",
+            "memory is sampled every 0.2 s: a spike shorter than that can be missed",
+            "per worker: each Ray worker process's own peak RSS; private = RSS minus shared pages "
+            "(libraries, object-store pages mapped from /dev/shm); a worker keeps its peak after the task",
+        ],
+        "runs_per_size": 1,
+        "partition_input_mib": config.ray.partition_input_mib,
+        "replica_edit_rate": list(REPLICA_EDIT_RATE),
+        "sizes": runs,
+    }
+
+
+def _short_task(title: str | None) -> str:
+    """ray::HashShuffleReduce(keys=('__shard',), partitions=1)->MapBatches(ShardWriter) -> HashShuffleReduce->MapBatches(ShardWriter)."""
+    if not title:
+        return "no task"
+    return re.sub(r"\((?:keys|key_columns)=\(.*?\),[^)]*\)", "", title.removeprefix("ray::"))
+
+
 def main(argv: list[str] | None = None) -> int:
     from curate.sample import generate_sample_corpus
 
@@ -182,8 +450,16 @@ def main(argv: list[str] | None = None) -> int:
         default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "extraction" / "scrapinghub-aeb" / "html"),
         help="a folder of real *.html(.gz) pages for a second extraction comparison (skipped when absent)",
     )
+    parser.add_argument("--dedup-docs", type=int, default=None, help="documents of the smaller dedup-only corpus (default: every kept document of the first pipeline run)")
+    parser.add_argument("--dedup-scale", type=int, default=4, help="the larger dedup-only corpus is this many times the smaller")
+    parser.add_argument("--dedup-partition-mib", type=float, default=2.0, help="shuffle partition size (MiB of input) for the dedup-only runs")
     args = parser.parse_args(argv)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # Every run here is embedded. Without an address, ray.init() joins the cluster recorded in
+    # /tmp/ray/ray_current_cluster by any `ray start` on this machine (a multi-node test running
+    # beside the bench, say) and then waits forever once that cluster is gone; "local" always
+    # starts a Ray of our own.
+    os.environ["RAY_ADDRESS"] = "local"
 
     with tempfile.TemporaryDirectory(prefix="curate-bench-") as tmp:
         tmp = Path(tmp)
@@ -200,8 +476,11 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = bench_pipeline(corpus_dir, args.pipeline, args.repeats, tmp)
         import pyarrow.parquet as pq
 
-        kept_texts = pq.read_table(tmp / "run0" / "data", columns=["text"]).column("text").to_pylist()[:3000]
-        minhash = bench_minhash(kept_texts, args.repeats)
+        kept = pq.read_table(tmp / "run0" / "data", columns=["id", "url", "text"]).to_pylist()
+        minhash = bench_minhash([d["text"] for d in kept[:3000]], args.repeats)
+        dedup_small = args.dedup_docs or len(kept)
+        # The replicas are edits of kept texts: with none kept there is nothing to build them from.
+        dedup = bench_dedup(kept, [dedup_small, dedup_small * args.dedup_scale], args.pipeline, tmp, args.dedup_partition_mib) if kept else {"status": "no kept documents to build a dedup corpus from", "sizes": {}}
 
     result = {
         "machine": {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version()},
@@ -209,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         "extraction_single_process": extraction,
         "pipeline": pipeline,
         "minhash_signatures": minhash,
+        "dedup_end_to_end": dedup,
     }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
@@ -221,8 +501,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'pipeline end-to-end (embedded Ray), synthetic sample pages':<84} {m['documents_per_second']:>10}   wall {m['wall_seconds']} s, peak RSS {m['peak_rss_mib']} MiB")
     for name, s in m["stages"].items():
         print(f"{'  stage ' + name + ' (documents per busy second)':<84} {s['documents_per_busy_second'] or '-':>10}")
-    for name, r in minhash.items():
+    for name, r in minhash["implementations"].items():
         print(f"{'MinHash 128 perms, 5-gram shingles, 1 process: ' + name:<84} {r['documents_per_second']:>10}")
+    if minhash["rensa"]["status"] != "installed":
+        print(f"{'MinHash 128 perms, 5-gram shingles, 1 process: rensa':<84} {'-':>10}   {minhash['rensa']['status']}")
+    shingling = next(v for k, v in minhash.items() if k.startswith("shingling_alone"))
+    print(f"{'  shingling alone (word_shingles; inside every datasketch and rensa row)':<84} {shingling['documents_per_second']:>10}")
+    for name, ratio in minhash["ratios"].items():
+        print(f"{'  ratio ' + name:<84} {ratio:>9}x")
+    if "status" in dedup:
+        print(f"dedup only: {dedup['status']}")
+    else:
+        print(f"dedup only ({', '.join(dedup['stages'])}), embedded Ray, pre-extracted JSONL, 1 run per size:")
+    for size, r in dedup["sizes"].items():
+        c = r["corpus"]
+        label = f"  {size} documents ({c['originals']} kept texts + {c['edited_replicas']} edited replicas)"
+        print(f"{label:<84} {r['documents_per_second']:>10}   wall {r['wall_seconds']} s, peak RSS {r['peak_rss_mib']} MiB")
+        top = r["peak_worker"]
+        if top:
+            print(f"{'    peak RSS of one Ray worker (of ' + str(r['worker_processes']) + ' worker processes)':<84} {top['peak_rss_mib']:>7} MiB   private {top['peak_private_mib']} MiB, after {_short_task(top['task_at_peak'])}")
+        print(f"{'    peak RSS of one worker other than the union-find actor':<84} {r['peak_rss_per_worker_excluding_union_find_mib'] or '-':>7} MiB")
+        uf = r["union_find_actor"]
+        uf_note = f"   private {uf['peak_private_mib']} MiB" if uf else ""
+        print(f"{'    peak RSS of the union-find actor (ray::Components)':<84} {uf['peak_rss_mib'] if uf else '-':>7} MiB{uf_note}")
+        for name, st in r["stages"].items():
+            label = f"    stage {name} (documents per busy second; {st['rejected']} rejected)"
+            print(f"{label:<84} {st['documents_per_busy_second'] or '-':>10}")
     print(f"results: {args.out}")
     return 0
 
