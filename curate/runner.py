@@ -871,7 +871,10 @@ def run_pipeline(
                 # pair by two shuffles on the ids, and let the stage decide exactly.
                 payloads = ds.map_batches(ExactPayloads(resolved, schemas[index], num_partitions, stats), **common).materialize()
                 pairs = undecided.map_batches(PairsByFirst(num_partitions), batch_format="pyarrow")
-                with_a = payloads.union(pairs).groupby(PARTITION, num_partitions=num_partitions).map_groups(AttachFirstPayload(num_partitions), batch_format="pyarrow")
+                # Materialised before the next union: streamed straight into it, the groups that
+                # hold no pair gave blocks without columns and the shuffle failed to concatenate
+                # them ("Schema at index 1 was different", seen with 31 partitions).
+                with_a = payloads.union(pairs).groupby(PARTITION, num_partitions=num_partitions).map_groups(AttachFirstPayload(num_partitions), batch_format="pyarrow").materialize()
                 verified = payloads.union(with_a).groupby(PARTITION, num_partitions=num_partitions).map_groups(VerifyExactly(resolved, stats), batch_format="pyarrow")
                 verified.map_batches(SendEdges(components), batch_format="pyarrow").sum("edges")
             summary = ray.get(components.finalize.remote())
@@ -888,9 +891,10 @@ def run_pipeline(
             ray.get(stats.add_counters.remote(cls.name, {"documents_counted": documents, **planner.plan(documents)}))
             union_schema = key_count_schema(schemas[index])
             occurrences = ds.map_batches(EmitCountKeys(resolved, schemas[index], documents, num_partitions, stats), **common)
+            # Materialised before the union, for the same reason as the exact pairs of a cluster step.
             frequent = occurrences.groupby(PARTITION, num_partitions=num_partitions).map_groups(
                 CountKeys(resolved, union_schema, stats), batch_format="pyarrow"
-            )
+            ).materialize()
             keyed = ds.map_batches(PartitionById(union_schema, num_partitions), batch_format="pyarrow")
             ds = keyed.union(frequent).groupby(PARTITION, num_partitions=num_partitions).map_groups(
                 ApplyKeyCounts(resolved, schemas[index], schemas[index + 1], documents, stats), batch_format="pyarrow", num_cpus=cls.num_cpus
