@@ -292,11 +292,12 @@ DEDUP_DOCS_PER_FILE = 1000
 REPLICA_EDIT_RATE = (0.005, 0.06)
 
 
-def dedup_only_config(pipeline_path: str, partition_input_mib: float | None = None):
+def dedup_only_config(pipeline_path: str, partition_input_mib: float | None = None, shard_input_mib: float | None = None):
     """The pipeline's *_dedup stages alone (whatever the YAML lists), with its output and ray sections.
 
-    ``partition_input_mib`` overrides the shuffle partition size, so that both bench sizes have
-    more partitions than the 2 × CPUs floor and the per-worker memory shows how a partition scales.
+    ``partition_input_mib`` and ``shard_input_mib`` override the shuffle partition and output shard
+    sizes, so that at both bench sizes the partition and shard counts grow with the corpus (rather
+    than sitting at the 2 × CPUs floor and one shard) and per-worker memory shows how a partition scales.
     """
     import yaml
 
@@ -308,6 +309,8 @@ def dedup_only_config(pipeline_path: str, partition_input_mib: float | None = No
     subset.update(name=f"{data.get('name', 'pipeline')}-dedup-only", description=f"the *_dedup stages of {pipeline_path}", stages=stages)
     if partition_input_mib is not None:
         subset["ray"] = {**subset.get("ray", {}), "partition_input_mib": partition_input_mib}
+    if shard_input_mib is not None:
+        subset["output"] = {**subset.get("output", {}), "shard_input_mib": shard_input_mib}
     # An origin in <...>: the card must not name the YAML file as this run's config.
     return parse_pipeline(subset, origin=f"<{pipeline_path}: *_dedup stages>")
 
@@ -369,13 +372,14 @@ def dedup_corpus(base: list[dict], documents: int, out_dir: Path, seed: int) -> 
     return {"documents": documents, "originals": documents - replicas, "edited_replicas": replicas, "bytes": sum(f.stat().st_size for f in out_dir.iterdir())}
 
 
-def bench_dedup(base: list[dict], sizes: list[int], pipeline: str, workdir: Path, partition_input_mib: float | None = None) -> dict:
+def bench_dedup(base: list[dict], sizes: list[int], pipeline: str, workdir: Path, partition_input_mib: float | None = None,
+                shard_input_mib: float | None = None) -> dict:
     """A dedup-only run on embedded Ray at each corpus size: throughput, and memory of the whole tree and per worker."""
     import ray
 
     from curate.runner import run_pipeline
 
-    config = dedup_only_config(pipeline, partition_input_mib)
+    config = dedup_only_config(pipeline, partition_input_mib, shard_input_mib)
     runs = {}
     for size in sizes:
         corpus_dir = workdir / f"dedup-corpus-{size}"
@@ -424,6 +428,7 @@ def bench_dedup(base: list[dict], sizes: list[int], pipeline: str, workdir: Path
         ],
         "runs_per_size": 1,
         "partition_input_mib": config.ray.partition_input_mib,
+        "shard_input_mib": config.output.shard_input_mib,
         "replica_edit_rate": list(REPLICA_EDIT_RATE),
         "sizes": runs,
     }
@@ -453,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dedup-docs", type=int, default=None, help="documents of the smaller dedup-only corpus (default: every kept document of the first pipeline run)")
     parser.add_argument("--dedup-scale", type=int, default=4, help="the larger dedup-only corpus is this many times the smaller")
     parser.add_argument("--dedup-partition-mib", type=float, default=2.0, help="shuffle partition size (MiB of input) for the dedup-only runs")
+    parser.add_argument("--dedup-shard-mib", type=float, default=4.0, help="output shard size (MiB of input) for the dedup-only runs")
     args = parser.parse_args(argv)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     # Every run here is embedded. Without an address, ray.init() joins the cluster recorded in
@@ -480,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         minhash = bench_minhash([d["text"] for d in kept[:3000]], args.repeats)
         dedup_small = args.dedup_docs or len(kept)
         # The replicas are edits of kept texts: with none kept there is nothing to build them from.
-        dedup = bench_dedup(kept, [dedup_small, dedup_small * args.dedup_scale], args.pipeline, tmp, args.dedup_partition_mib) if kept else {"status": "no kept documents to build a dedup corpus from", "sizes": {}}
+        dedup = bench_dedup(kept, [dedup_small, dedup_small * args.dedup_scale], args.pipeline, tmp, args.dedup_partition_mib, args.dedup_shard_mib) if kept else {"status": "no kept documents to build a dedup corpus from", "sizes": {}}
 
     result = {
         "machine": {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version()},

@@ -48,6 +48,9 @@ class RayConfig(_Strict):
     # Global steps shuffle into at least one partition per this many MiB of input, so a
     # partition (what one worker holds at once) stays the same size as the corpus grows.
     partition_input_mib: float = Field(default=8.0, gt=0)
+    # Ray Data coalesces a shuffle's input blocks into one map task until this size (its own
+    # default is 1 GiB, so a map task's memory grew with the corpus up to that).
+    shuffle_map_batch_mib: int = Field(default=32, ge=1)
 
 
 class StageEntry(_Strict):

@@ -90,6 +90,7 @@ def init_ray(config: PipelineConfig, address: str | None) -> dict:
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = bool(os.environ.get("CURATE_PROGRESS"))
     ctx.verbose_stats_logs = False
+    ctx.shuffle_input_batch_bytes = config.ray.shuffle_map_batch_mib * 2**20
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     return {
         "mode": mode,
