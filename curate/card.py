@@ -236,8 +236,9 @@ def _plot_cluster_sizes(card: dict, path: Path) -> None:
     sizes = {int(k): v for k, v in card["dedup"]["cluster_sizes"].items()}
     fig, ax = plt.subplots(figsize=(7, 3.2))
     if sizes:
-        ax.bar([str(k) for k in sizes], list(sizes.values()), color="#5f3dc4")
-        ax.set_yscale("log")
+        bars = ax.bar([str(k) for k in sizes], list(sizes.values()), color="#5f3dc4")
+        ax.bar_label(bars, fontsize=8)
+        ax.set_yscale("log")  # real cluster sizes are heavy-tailed
     else:
         ax.text(0.5, 0.5, "no near-duplicate clusters", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("documents in the near-duplicate cluster")
