@@ -254,7 +254,8 @@ PARTITION = "__partition"
 
 
 def _id_partitions(ids: list[str], num_partitions: int) -> np.ndarray:
-    """Partition of each document id in a shuffle by id (stable across processes and nodes)."""
+    """Partition of each document id in a shuffle by id: xxh64, stable across processes and
+    machines (Python's hash() is salted)."""
     return np.fromiter((xxhash.xxh64_intdigest(i.encode("utf-8")) % num_partitions for i in ids), dtype=np.int32, count=len(ids))
 
 
@@ -719,8 +720,7 @@ class AssignShard:
         self.num_shards = num_shards
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        # xxh64 of the id: stable across processes and machines (Python's hash() is salted).
-        shards = [xxhash.xxh64_intdigest(i.encode("utf-8")) % self.num_shards for i in batch.column("id").to_pylist()]
+        shards = _id_partitions(batch.column("id").to_pylist(), self.num_shards)
         return batch.append_column(SHARD, pa.array(shards, type=pa.int32()))
 
 

@@ -13,11 +13,11 @@ column exists (the language is mixed into every bucket key).
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pyarrow as pa
 import xxhash
-from typing import Literal
-
 from pydantic import Field
 
 from curate.dedup.lsh import LshParams, band_keys, signature_jaccard
