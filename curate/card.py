@@ -180,7 +180,7 @@ def build_card(
             "fingerprint_sha256": input_fingerprint(files),
             "skipped_files": skipped_inputs,
         },
-        "environment": {"versions": _versions(), "ray": ray_info, "models": []},
+        "environment": {"versions": _versions(), "ray": ray_info, "models": _models(config)},
         "stages": stages,
         "output": {
             "root": str(out_dir),
@@ -191,6 +191,7 @@ def build_card(
         },
         "ledger": ledger,
         "dedup": dedup_summary(stages),
+        "pii": pii_summary(stages),
         "timing": {"wall_seconds": round(wall_s, 2), "documents_per_second": round(ledger["input_documents"] / wall_s, 1) if wall_s else None},
     }
 
@@ -225,6 +226,64 @@ def dedup_summary(stages: list[dict]) -> dict:
         # Near-duplicate components (MinHash): component size -> how many components had it.
         "cluster_sizes": {str(k): v for k, v in sorted(cluster_sizes.items())},
     }
+
+
+def pii_summary(stages: list[dict]) -> dict | None:
+    """PII found per type (occurrences and documents), from the PII stage's counters: counts only,
+    never a value. None when no stage scrubbed PII."""
+    entry = next((e for e in stages if "pii_documents" in e["counters"]), None)
+    if entry is None:
+        return None
+    counters = entry["counters"]
+    by_type = {}
+    for key, n in counters.items():
+        if key.startswith("pii_documents_"):
+            kind = key.removeprefix("pii_documents_")
+            by_type[kind] = {"occurrences": counters.get(f"pii_{kind}", 0), "documents": n}
+    return {
+        "stage": entry["stage"],
+        "documents_scanned": entry["documents_in"] - entry["rejected_by_reason"].get("pii_domain", 0),
+        "documents_with_pii": counters["pii_documents"],
+        "documents_rejected_pii_domain": entry["rejected_by_reason"].get("pii_domain", 0),
+        "replacement": entry.get("params", {}).get("replacement"),
+        "by_type": dict(sorted(by_type.items())),
+    }
+
+
+def _models(config: PipelineConfig) -> list[dict]:
+    """The models stages load, with a content hash for local ones so an auditor can tell them apart."""
+    models = []
+    for resolved in config.stages:
+        for model in resolved.cls.models(resolved.params):
+            entry = dict(model)
+            path = Path(model["model"])
+            if path.is_dir():
+                digest = hashlib.sha256()
+                for f in sorted(p for p in path.rglob("*") if p.is_file()):
+                    digest.update(f.relative_to(path).as_posix().encode() + b"\0")
+                    with f.open("rb") as handle:
+                        for chunk in iter(lambda: handle.read(1 << 20), b""):
+                            digest.update(chunk)
+                entry["sha256"] = digest.hexdigest()
+            models.append(entry)
+    return models
+
+
+def _pii_section(pii: dict | None) -> list[str]:
+    if not pii:
+        return []
+    lines = [
+        "## PII",
+        "",
+        f"`{pii['stage']}` scanned {pii['documents_scanned']} documents and replaced PII in {pii['documents_with_pii']} "
+        f"({pii['replacement']}s); {pii['documents_rejected_pii_domain']} documents were rejected by the PII domain blocklist. "
+        "Counts only: no value is recorded anywhere in this card.",
+        "",
+        "| type | occurrences | documents |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {kind} | {v['occurrences']} | {v['documents']} |" for kind, v in pii["by_type"].items()]
+    return lines + [""]
 
 
 def _plot_cluster_sizes(card: dict, path: Path) -> None:
@@ -327,6 +386,7 @@ def render_readme(card: dict) -> str:
         reasons = ", ".join(f"{k}: {v}" for k, v in s["rejected_by_reason"].items()) or "—"
         lines.append(f"| {s['stage']} | {s['documents_in']} | {s['kept']} | {s['rejected']} | {reasons} | {s['documents_per_busy_second'] or '—'} |")
     lines += ["", "![ledger](plots/ledger.png)", "", "![stages](plots/stages.png)", ""]
+    lines += _pii_section(card.get("pii"))
     lines += _dedup_section(card.get("dedup"))
     lines += ["## Stages", ""]
     for s in card["stages"]:

@@ -76,6 +76,11 @@ class ResolvedStage:
     def build(self) -> Stage:
         return self.cls(self.params)
 
+    @property
+    def placement(self) -> tuple[bool, float, float]:
+        """(actor pool, CPUs, GPUs) per worker."""
+        return self.cls.placement(self.params)
+
     def provenance(self) -> dict:
         return self.cls.provenance(self.params)
 

@@ -856,9 +856,10 @@ def run_pipeline(
     num_partitions = max(num_shards, 2 * max(1, ray_info["cpus"]), plan_num_shards(total_bytes, config.ray.partition_input_mib))
     for index, resolved in enumerate(config.stages):
         cls = resolved.cls
-        common = dict(batch_size=config.ray.batch_size, batch_format="pyarrow", num_cpus=cls.num_cpus)
-        if cls.num_gpus:
-            common["num_gpus"] = cls.num_gpus
+        on_actors, num_cpus, num_gpus = resolved.placement
+        common = dict(batch_size=config.ray.batch_size, batch_format="pyarrow", num_cpus=num_cpus)
+        if num_gpus:
+            common["num_gpus"] = num_gpus
         if issubclass(cls, ClusterStage):
             # The documents are read twice (to link, then to resolve): keep them once in the object store.
             ds = ds.materialize()
@@ -906,7 +907,7 @@ def run_pipeline(
             ds = ds.groupby(PARTITION, num_partitions=num_partitions).map_groups(
                 _StageCall(resolved, keyed_schema, schemas[index + 1], stats), batch_format="pyarrow", num_cpus=cls.num_cpus
             )
-        elif cls.uses_model:
+        elif on_actors:
             ds = ds.map_batches(
                 StageActor,
                 fn_constructor_args=(resolved, schemas[index], schemas[index + 1], stats),

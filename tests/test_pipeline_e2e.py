@@ -51,7 +51,7 @@ def test_ledger_balances_and_card_is_complete(sample_run):
     assert ledger["input_documents"] == ledger["kept"] + ledger["rejected_total"]
     assert ledger["input_documents"] >= 300  # every page is a document (or a read reject)
     assert 0 < ledger["kept"] < ledger["input_documents"]
-    assert [s["stage"] for s in card["stages"]] == ["read", "extract_html", "length_filter", "url_dedup", "exact_dedup", "fuzzy_dedup", "line_dedup"]
+    assert [s["stage"] for s in card["stages"]] == ["read", "extract_html", "length_filter", "url_dedup", "pii_scrub", "exact_dedup", "fuzzy_dedup", "line_dedup"]
     # Ray runs the extraction in each worker's main thread, so the per-document time bound holds.
     extract = card["stages"][1]
     assert extract["counters"].get("documents_bound_by_watchdog", 0) == 0

@@ -12,6 +12,7 @@ _STAGE_MODULES = [
     "curate.stages.extract_html",
     "curate.stages.length_filter",
     "curate.stages.url_dedup",
+    "curate.stages.pii_scrub",
     "curate.stages.exact_dedup",
     "curate.stages.fuzzy_dedup",
     "curate.stages.line_dedup",

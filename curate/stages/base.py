@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
+from curate.pii.replace import scrub
 from curate.schema import REJECT_SCHEMA, empty_rejects
 
 
@@ -51,6 +52,17 @@ class Stage:
     def __init__(self, params: StageParams | None = None):
         self.params = params if params is not None else self.Params()
         self._ready = False
+
+    @classmethod
+    def placement(cls, params: StageParams) -> tuple[bool, float, float]:
+        """(runs on an actor pool, CPUs, GPUs) per worker, for these parameters. Most stages
+        decide by class; one whose model is optional (a NER model in PII scrubbing) by params."""
+        return cls.uses_model, cls.num_cpus, cls.num_gpus
+
+    @classmethod
+    def models(cls, params: StageParams) -> list[dict]:
+        """The models these parameters make the stage load ({"role", "model"}), for the card."""
+        return []
 
     def setup(self) -> None:
         """Load models or other per-worker state. Called once per worker before process()."""
@@ -116,10 +128,13 @@ def reject_rows(
             return documents.column(name).cast(pa.string())
         return pa.nulls(n, type=pa.string())
 
+    # A URL can carry PII (credentials, an e-mail in the query string): reject records are read
+    # by people and quoted in reports, so they get the rule scrubber whatever stage wrote them.
+    urls = pa.array([scrub(u) for u in column("url").to_pylist()], type=pa.string())
     return pa.Table.from_arrays(
         [
             column("id"),
-            column("url"),
+            urls,
             column("source"),
             pa.array([stage] * n, type=pa.string()),
             pa.array(reasons, type=pa.string()),
