@@ -55,11 +55,14 @@ class DetectorOptions:
 
 # ----- e-mail -----------------------------------------------------------------------------------
 
+# Internationalised addresses (RFC 6531) use letters beyond ASCII: Latin and Cyrillic ones are
+# allowed; CJK ones are not, because CJK text puts no space before an address ("邮箱kana@x.net").
+_EMAIL_CHARS = r"0-9A-Za-z\u00C0-\u024F\u0400-\u04FF"
 _EMAIL = re.compile(
-    r"(?<![" + W + r".%+\-])"
-    r"([A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,62}[A-Za-z0-9_%+\-])?)"
-    r"@((?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,24}))"
-    r"(?![" + W + r"\-]|\.[A-Za-z0-9])"
+    rf"(?<![{_EMAIL_CHARS}_.%+\-])"
+    rf"([{_EMAIL_CHARS}](?:[{_EMAIL_CHARS}_.%+\-]{{0,62}}[{_EMAIL_CHARS}_%+\-])?)"
+    rf"@((?:[{_EMAIL_CHARS}](?:[{_EMAIL_CHARS}\-]{{0,61}}[{_EMAIL_CHARS}])?\.)+([A-Za-z]{{2,24}}|[\u0400-\u04FF]{{2,24}}))"
+    rf"(?![{W}\-]|\.[{_EMAIL_CHARS}])"
 )
 # "logo@2x.png", "icon@3x.webp": asset names that look like addresses.
 _FILE_TLDS = frozenset(
@@ -120,7 +123,7 @@ def find_ips(text: str, options: DetectorOptions) -> Iterable[Span]:
                 address = ipaddress.IPv6Address(candidate.split("%", 1)[0])
             except ValueError:
                 continue
-            if sum(c in "0123456789abcdefABCDEF" for c in candidate) < 6:
+            if sum(c in "0123456789abcdefABCDEF" for c in candidate) < 5:
                 continue
             if not options.include_private_ips and not address.is_global:
                 continue
@@ -296,7 +299,7 @@ _URL_CREDENTIALS = re.compile(_L + r"[A-Za-z][A-Za-z0-9+.\-]{1,15}://([^\s:/@<>\
 _AWS_SECRET = re.compile(r"(?i)aws_?secret_?(?:access_?)?key[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])")
 # password = "…", "api_key": "…" — quoted values of credential-named keys.
 _ASSIGNED = re.compile(
-    r"(?i)\b(?:password|passwd|pwd|secret|secret[_\-]?key|api[_\-]?key|apikey|access[_\-]?token|auth[_\-]?token|"
+    r"(?i)(?<![A-Za-z0-9])(?:password|passwd|pwd|secret|secret[_\-]?key|api[_\-]?key|apikey|access[_\-]?token|auth[_\-]?token|"
     r"client[_\-]?secret|private[_\-]?key|token)[\"']?\s*(?:=|:|=>)\s*([\"'])([^\"'\s]{8,200})\1"
 )
 _PLACEHOLDER_VALUE = re.compile(
@@ -368,6 +371,9 @@ def _date_like(groups: list[str], separators: set[str]) -> bool:
     return (1 <= a <= 31 and 1 <= b <= 31) and (len(str(year)) == 2 or 1000 <= year <= 2999)
 
 
+_POSSIBLE = phonenumbers.ValidationResult.IS_POSSIBLE
+
+
 def _region_valid(number: str, regions: Iterable[str]) -> bool:
     for region in regions:
         try:
@@ -399,7 +405,8 @@ def find_phones(text: str, options: DetectorOptions, regions: tuple[str, ...] = 
                 parsed = phonenumbers.parse("+" + digits)
             except phonenumbers.NumberParseException:
                 continue
-            if 8 <= len(digits) <= 15 and phonenumbers.is_possible_number(parsed):
+            # A full number, not one that could only be dialled locally ("+1 555 0101").
+            if 8 <= len(digits) <= 15 and phonenumbers.is_possible_number_with_reason(parsed) == _POSSIBLE:
                 yield start, end, PHONE
             continue
         if not 7 <= len(digits) <= 15:
@@ -430,7 +437,11 @@ def find_phones(text: str, options: DetectorOptions, regions: tuple[str, ...] = 
         thousands = lengths[0] <= 3 and len(groups) >= 2 and all(n == 3 for n in lengths[1:]) and separators in ({" "}, {"."})
         if (shaped or trunk or local) and not (thousands and not context):
             yield start, end, PHONE
-        elif (context and (len(groups) >= 2 or len(digits) >= 9)) or (len(groups) >= 2 and _region_valid(digits, regions)):
+        elif context and (len(groups) >= 2 or len(digits) >= 9):
+            yield start, end, PHONE
+        # A national number valid in the document's region ("030 123456" on a .de page); only
+        # in few, multi-digit groups: a table row "5040 5 1 17 27" may also spell a valid number.
+        elif 2 <= len(groups) <= 4 and min(lengths) >= 2 and one_kind and _region_valid(digits, regions):
             yield start, end, PHONE
 
 
