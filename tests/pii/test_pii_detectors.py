@@ -184,9 +184,10 @@ def test_phone_refused(text):
 
 
 def test_region_hint_validates_two_group_national_numbers():
-    # A German landline in two groups, no context word: valid only under the DE region hint.
-    assert not found("Sitz 030 12345")
-    assert found("Sitz 030 123456", DetectorOptions(default_regions=("DE",))) == [("030 123456", PHONE)]
+    # A Munich number in two groups without its trunk 0 or a context word: valid only for DE.
+    assert not found("Sitz 89 1234567")
+    assert found("Sitz 89 1234567", DetectorOptions(default_regions=("DE",))) == [("89 1234567", PHONE)]
+    assert found("Sitz 089 1234567") == [("089 1234567", PHONE)]  # the trunk prefix says national number
 
 
 # ----- together -----
