@@ -6,6 +6,11 @@ Writes a JSON file and prints a table:
   * single-process extraction on the same pages: plain `trafilatura.extract` (the baseline) and
     curate's extract_html stage, documents/s (median of --repeats passes) — on the synthetic
     pages and, when ../shared is beside the checkout, on real article pages too;
+  * PII scrubbing, 1 process, on texts extract_html keeps from the synthetic pages (and from the real
+    pages when present): scrubadub's default Scrubber (the baseline; `pip install -e '.[bench]'`,
+    else a plain e-mail + IPv4 regex stands in), curate's pii_scrub stage over Arrow batches of 64
+    and find_pii alone, MB/s and documents/s (median of --repeats passes); and per-type precision/
+    recall of both on presidio-research's labelled samples when ../shared holds them;
   * MinHash signatures/s, 1 process, on the kept texts of the first run: datasketch per document
     and bulk, rensa (when installed: `pip install -e '.[bench]'`) and curate's BatchMinHasher;
   * a dedup-only run (the pipeline's *_dedup stages) over pre-extracted JSONL at two corpus sizes:
@@ -247,6 +252,285 @@ def bench_minhash(texts: list[str], repeats: int) -> dict:
     }
 
 
+# PII: documents per Arrow batch handed to the stage, as the pipeline's ray.batch_size does.
+PII_BATCH_DOCUMENTS = 64
+# scrubadub's filth types -> curate's span types (scored ones are those presidio-research labels too).
+SCRUBADUB_TYPES = {
+    "email": "EMAIL",
+    "phone": "PHONE",
+    "credit_card": "CARD",
+    "social_security_number": "SSN",
+    "credential": "SECRET",  # username/password pairs written out in text
+    "url": "URL",  # no curate counterpart: curate scrubs credentials in URLs (SECRET), not URLs
+    "twitter": "TWITTER",  # no curate counterpart
+}
+# The fallback baseline when scrubadub is not installed: two plain regexes, no validation.
+_PLAIN_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+_PLAIN_IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
+
+
+def _plain_regex_clean(text: str) -> str:
+    return _PLAIN_IPV4.sub("<IP>", _PLAIN_EMAIL.sub("<EMAIL>", text))
+
+
+def _page_table(corpus_dir: Path, limit: int):
+    """The first ``limit`` HTML documents of the corpus as the reader emits them (DOCUMENT_SCHEMA)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from curate.readers import list_inputs, read_file
+
+    tables, rows = [], 0
+    for f in list_inputs(str(corpus_dir)):
+        for out in read_file(f, batch_size=512):
+            kept = out.kept.filter(pc.is_valid(out.kept.column("html")))
+            tables.append(kept)
+            rows += kept.num_rows
+            if rows >= limit:
+                return pa.concat_tables(tables).slice(0, limit)
+    return pa.concat_tables(tables) if tables else None
+
+
+def _extracted_documents(pages) -> list[dict]:
+    """``pages`` (a DOCUMENT_SCHEMA table) through curate's extract_html stage, one process: the
+    documents it keeps, as {id, url, source, text} — what the pipeline's later stages get."""
+    from curate.stages.extract_html import HtmlExtractor
+
+    stage = HtmlExtractor()
+    stage.ensure_setup()
+    documents = []
+    for start in range(0, pages.num_rows, 64):
+        documents += stage.process(pages.slice(start, 64)).kept.select(["id", "url", "source", "text"]).to_pylist()
+    return [d for d in documents if d["text"]]
+
+
+def _timed(fn, repeats: int, documents: int, text_bytes: int) -> dict:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    median = statistics.median(times)
+    return {
+        "documents": documents,
+        "seconds_median": round(median, 3),
+        "mb_per_second": round(text_bytes / 1e6 / median, 2),
+        "documents_per_second": round(documents / median, 1),
+        "runs": [round(t, 3) for t in times],
+    }
+
+
+def _scrubber():
+    """scrubadub's default Scrubber (en_US), or None when scrubadub is not installed."""
+    try:
+        import scrubadub
+    except ImportError:
+        return None
+    return scrubadub.Scrubber()
+
+
+def _scrubadub_info(scrubber) -> dict:
+    from importlib.metadata import version
+
+    return {
+        "status": "installed",
+        "version": version("scrubadub"),
+        "locale": "en_US (its default: phone numbers parsed for the US)",
+        "detectors": sorted(scrubber._detectors),
+        "configuration": "scrubadub.Scrubber() as it comes: its default (autoload) detectors for en_US, none of "
+        "which needs NLTK/textblob data or the network (the textblob name and skype detectors are not autoloaded)",
+    }
+
+
+def bench_pii(texts: list[str], repeats: int, urls: list[str | None] | None = None) -> dict:
+    """PII scrubbing, 1 process, on the same texts: scrubadub's default Scrubber (the baseline) and
+    curate's pii_scrub stage over Arrow batches of 64 (Arrow in and out, URL scrubbing and the
+    replacement included), plus curate's find_pii alone. MB/s counts the UTF-8 bytes of the input
+    texts (URLs not counted) per second; medians of ``repeats`` passes.
+    """
+    import pyarrow as pa
+
+    from curate.pii.detectors import find_pii
+    from curate.stages.pii_scrub import PiiScrub, PiiScrubParams
+
+    stage = PiiScrub(PiiScrubParams())
+    stage.ensure_setup()
+    n = len(texts)
+    text_bytes = sum(len(t.encode("utf-8")) for t in texts)
+    table = pa.table({
+        "id": pa.array([str(i) for i in range(n)], pa.string()),
+        "url": pa.array(urls if urls is not None else [None] * n, pa.string()),
+        "source": pa.array(["bench"] * n, pa.string()),
+        "text": pa.array(texts, pa.string()),
+    })
+    batches = [table.slice(start, PII_BATCH_DOCUMENTS) for start in range(0, n, PII_BATCH_DOCUMENTS)]
+
+    curate_out: list = []
+    baseline_out: list[str] = []
+
+    def ours():
+        curate_out[:] = [stage.process(batch) for batch in batches]
+
+    def detectors_only():
+        for text in texts:
+            find_pii(text, stage.options)
+
+    scrubber = _scrubber()
+    if scrubber is not None:
+        baseline_name = "scrubadub Scrubber().clean (baseline)"
+        baseline_info = _scrubadub_info(scrubber)
+
+        def baseline():
+            baseline_out[:] = [scrubber.clean(text) for text in texts]
+    else:
+        baseline_name = "plain regex, e-mail + IPv4 only (fallback baseline: scrubadub not installed)"
+        baseline_info = {"status": "scrubadub not installed (pip install -e '.[bench]'): a plain e-mail + IPv4 regex stands in"}
+
+        def baseline():
+            baseline_out[:] = [_plain_regex_clean(text) for text in texts]
+
+    ours_name = f"curate pii_scrub (PiiScrub.process, Arrow batches of {PII_BATCH_DOCUMENTS})"
+    results = {
+        baseline_name: _timed(baseline, repeats, n, text_bytes),
+        ours_name: _timed(ours, repeats, n, text_bytes),
+        "curate find_pii alone (detectors only, per text)": _timed(detectors_only, repeats, n, text_bytes),
+    }
+
+    # What each one replaced on this text, from the last pass (counts only, never the values).
+    counters: dict[str, float] = {}
+    for out in curate_out:
+        for key, value in out.counters.items():
+            counters[key] = counters.get(key, 0) + value
+    curate_changed = sum(
+        text != texts[int(i)] for out in curate_out for i, text in zip(out.kept.column("id").to_pylist(), out.kept.column("text").to_pylist())
+    )
+    curate_found = {k.removeprefix("pii_"): int(v) for k, v in counters.items() if k.startswith("pii_") and not k.startswith("pii_documents") and v}
+    placeholder = re.compile(r"\{\{([A-Z_+]+)\}\}" if scrubber is not None else r"<([A-Z]+)>")
+    baseline_found: dict[str, int] = {}
+    for text in baseline_out:
+        for kind in placeholder.findall(text):
+            baseline_found[kind.lower()] = baseline_found.get(kind.lower(), 0) + 1
+    found = {
+        ours_name: {"documents_changed": curate_changed, "spans_by_type": curate_found},
+        baseline_name: {"documents_changed": sum(a != b for a, b in zip(baseline_out, texts)), "spans_by_type": baseline_found},
+    }
+    ours_mbs = results[ours_name]["mb_per_second"]
+    return {
+        "documents": n,
+        "text_mb": round(text_bytes / 1e6, 2),
+        "mean_text_bytes": round(text_bytes / n) if n else 0,
+        "implementations": results,
+        "ratios": {f"curate pii_scrub / {baseline_name}": round(ours_mbs / results[baseline_name]["mb_per_second"], 2)},
+        "found_on_this_text (last pass)": found,
+        "baseline": baseline_info,
+        "notes": [
+            "MB = 10^6 UTF-8 bytes of input text; 1 process; medians of the repeats",
+            "curate's timing includes building the output Arrow table, the pii_counts column and scrubbing the url "
+            "column (the baseline sees the text only)",
+            "scrubadub's placeholders are {{TYPE}}, curate's <TYPE>; span types differ (scrubadub: url, twitter; "
+            "curate: IP, IBAN): the spans found are not one-to-one",
+        ],
+    }
+
+
+def _scrubadub_spans(scrubber, text: str) -> list[tuple[int, int, str]]:
+    """scrubadub's spans in curate's types; a merged filth (overlapping detectors) counts each part."""
+    spans = []
+    for filth in scrubber.iter_filth(text):
+        for part in getattr(filth, "filths", None) or [filth]:
+            spans.append((part.beg, part.end, SCRUBADUB_TYPES.get(part.type, part.type.upper())))
+    return spans
+
+
+def bench_pii_accuracy(folder: Path) -> dict:
+    """Per-type precision/recall of curate's rule detectors and of scrubadub on presidio-research's
+    labelled samples (curate.eval.pii's scoring: overlap of at least half a span)."""
+    from curate.eval.pii import load_samples, score
+    from curate.pii.detectors import CARD, EMAIL, IBAN, IP, PHONE, SSN, DetectorOptions, find_pii
+
+    files = sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []
+    if not files:
+        return {"status": f"no labelled samples ({folder}/*.json absent)"}
+    samples = load_samples(files)
+    types = (EMAIL, PHONE, IP, CARD, IBAN, SSN)
+    options = DetectorOptions()  # pii_scrub's defaults (no URL, so no region hints)
+    detectors = [("curate find_pii", lambda text: find_pii(text, options))]
+    scrubber = _scrubber()
+    if scrubber is not None:
+        detectors.append(("scrubadub (baseline)", lambda text: _scrubadub_spans(scrubber, text)))
+    results = {}
+    for name, detect in detectors:
+        t0 = time.perf_counter()
+        r = score(samples, detect, types)
+        # Counts and rates only: the misses and false positives quote the samples' text.
+        results[name] = {
+            "per_type": {
+                t: {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()} for t, row in r["per_type"].items()
+            },
+            "over_redacted_samples": r["over_redacted_samples"],
+            "over_redaction_rate": round(r["over_redaction_rate"], 3),
+            "over_redacted_char_rate": round(r["over_redacted_char_rate"], 4),
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+    return {
+        "files": [f.name for f in files],
+        "samples": len(samples),
+        "negatives (no gold span)": sum(1 for s in samples if not s["spans"]),
+        "types": list(types),
+        "scrubadub_type_map": SCRUBADUB_TYPES if scrubber is not None else "scrubadub not installed",
+        "detectors": results,
+        "notes": [
+            "a gold span is found when a prediction of its type covers at least half of it; a prediction is correct "
+            "when it overlaps a gold span of its type by at least half of the shorter one (curate.eval.pii.score)",
+            "scrubadub has no IP or IBAN detector: its recall there is 0 by construction",
+            "over-redaction: samples without any gold span where anything was flagged (scrubadub's url and twitter "
+            "spans count there too)",
+            "the samples are synthetic (template sentences filled by Faker), one sentence or paragraph each",
+        ],
+    }
+
+
+def bench_pii_section(corpus_dir: Path, pii_docs: int, real: list[bytes], real_name: str, eval_folder: Path, repeats: int) -> dict:
+    """bench_pii on the first ``pii_docs`` synthetic pages and on ``real`` (when given), each as
+    extract_html keeps them, and bench_pii_accuracy on ``eval_folder``. Single process, no Ray."""
+    import pyarrow as pa
+
+    from curate.schema import DOCUMENT_SCHEMA, conform
+
+    # Texts before PII scrubbing: the pipeline's kept texts (MinHash's input) are already scrubbed.
+    documents = {"synthetic sample pages": _extracted_documents(_page_table(corpus_dir, pii_docs))}
+    if real:
+        real_table = conform(pa.table({"id": [str(i) for i in range(len(real))], "html": real}), DOCUMENT_SCHEMA)
+        documents[f"real pages ({real_name})"] = _extracted_documents(real_table)
+    throughput = {
+        f"{name}, extracted by extract_html": bench_pii([d["text"] for d in docs], repeats, urls=[d["url"] for d in docs])
+        for name, docs in documents.items() if docs
+    }
+    return {"throughput": throughput, "accuracy_presidio_research": bench_pii_accuracy(eval_folder)}
+
+
+def _print_pii(pii: dict) -> None:
+    for texts_name, r in pii["throughput"].items():
+        for name, row in r["implementations"].items():
+            label = f"PII, 1 process, {texts_name.split(',')[0]} ({r['text_mb']} MB): {name}"
+            print(f"{label[:84]:<84} {row['documents_per_second']:>10}   {row['mb_per_second']} MB/s")
+        for name, ratio in r["ratios"].items():
+            print(f"{'  ratio (MB/s) ' + name:<84.84} {ratio:>9}x")
+    accuracy = pii["accuracy_presidio_research"]
+    if "status" in accuracy:
+        print(f"PII accuracy: {accuracy['status']}")
+        return
+    names = list(accuracy["detectors"])
+    print(f"PII precision / recall on presidio-research ({accuracy['samples']} samples): " + " | ".join(names))
+    for kind in accuracy["types"]:
+        cells = []
+        for name in names:
+            row = accuracy["detectors"][name]["per_type"][kind]
+            p, rc = row["precision"], row["recall"]
+            cells.append(f"{'-' if p is None else f'{p:.3f}'} / {'-' if rc is None else f'{rc:.3f}'}")
+        print(f"  {kind:<8} (gold {accuracy['detectors'][names[0]]['per_type'][kind]['gold']:>4})  " + " | ".join(cells))
+
+
 def bench_pipeline(corpus: Path, pipeline: str, repeats: int, workdir: Path) -> dict:
     import ray
 
@@ -455,6 +739,12 @@ def main(argv: list[str] | None = None) -> int:
         default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "extraction" / "scrapinghub-aeb" / "html"),
         help="a folder of real *.html(.gz) pages for a second extraction comparison (skipped when absent)",
     )
+    parser.add_argument("--pii-docs", type=int, default=3000, help="synthetic pages extracted for the single-process PII comparison")
+    parser.add_argument(
+        "--pii-eval",
+        default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "pii" / "presidio-research"),
+        help="a folder of presidio-research *.json labelled samples for PII precision/recall (skipped when absent)",
+    )
     parser.add_argument("--dedup-docs", type=int, default=None, help="documents of the smaller dedup-only corpus (default: every kept document of the first pipeline run)")
     parser.add_argument("--dedup-scale", type=int, default=4, help="the larger dedup-only corpus is this many times the smaller")
     parser.add_argument("--dedup-partition-mib", type=float, default=2.0, help="shuffle partition size (MiB of input) for the dedup-only runs")
@@ -479,6 +769,7 @@ def main(argv: list[str] | None = None) -> int:
         real = _real_pages(Path(args.real_pages))
         if real:
             extraction[f"real pages ({Path(args.real_pages).parent.name})"] = bench_extraction(real, args.repeats)
+        pii = bench_pii_section(corpus_dir, args.pii_docs, real, Path(args.real_pages).parent.name, Path(args.pii_eval), args.repeats)
         pipeline = bench_pipeline(corpus_dir, args.pipeline, args.repeats, tmp)
         import pyarrow.parquet as pq
 
@@ -493,6 +784,7 @@ def main(argv: list[str] | None = None) -> int:
         "corpus": {"pages": args.pages, "bytes": corpus_bytes, "generate_seconds": round(gen_s, 2), "summary": str(corpus)},
         "extraction_single_process": extraction,
         "pipeline": pipeline,
+        "pii_single_process": pii,
         "minhash_signatures": minhash,
         "dedup_end_to_end": dedup,
     }
@@ -503,6 +795,7 @@ def main(argv: list[str] | None = None) -> int:
     for pages_name, by_extractor in extraction.items():
         for name, r in by_extractor.items():
             print(f"{'extraction, 1 process, ' + pages_name + ': ' + name:<84} {r['documents_per_second']:>10}")
+    _print_pii(pii)
     m = pipeline["median"]
     print(f"{'pipeline end-to-end (embedded Ray), synthetic sample pages':<84} {m['documents_per_second']:>10}   wall {m['wall_seconds']} s, peak RSS {m['peak_rss_mib']} MiB")
     for name, s in m["stages"].items():

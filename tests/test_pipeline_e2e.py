@@ -260,3 +260,50 @@ def test_line_dedup_removes_planted_lines_repeated_across_documents(sample_run, 
     stage = result.card["stages"][-1]
     assert stage["counters"]["lines_removed"] >= sum(r["lines_removed"] for r in kept_rows) > 0
     assert stage["most_repeated"] and result.card["dedup"]["levels"]["line_dedup"]["frequent_keys"] >= len(frequent)
+
+
+def _scrubbed_by_default(pii: dict) -> bool:
+    """Planted values the default pii_scrub must remove (private IPv6 and malformed IBANs are not PII to it)."""
+    import ipaddress
+
+    from stdnum import iban
+
+    if pii["type"] in ("ipv4", "ipv6"):
+        return ipaddress.ip_address(pii["value"]).is_global
+    if pii["type"] == "iban":
+        return iban.is_valid(pii["value"].replace(" ", ""))
+    return True
+
+
+def test_no_planted_pii_leaks_into_shards_card_rejects_or_logs(sample_run, sample_corpus):
+    import ray
+
+    result, cards = sample_run
+    truth = [json.loads(line) for line in (sample_corpus / "ground_truth.jsonl").read_text().splitlines()]
+    planted = {p["value"] for t in truth for p in t["planted_pii"] if _scrubbed_by_default(p)}
+    assert len(planted) > 40
+    kept = pa.concat_tables([pq.read_table(p) for p in (result.out_dir / "data").glob("*.parquet")])
+    texts = "\n".join(t or "" for t in kept.column("text").to_pylist()) + "\n".join(u or "" for u in kept.column("url").to_pylist())
+    assert "<EMAIL>" in texts and "<PHONE>" in texts and "<SECRET>" in texts
+    rejects = pa.concat_tables([pq.read_table(p) for p in (result.out_dir / "rejects").glob("*.parquet")])
+    records = {
+        "shards": texts,
+        "rejects": json.dumps(rejects.to_pylist(), default=str),
+        "card": (result.out_dir / "card.json").read_text() + (result.out_dir / "README.md").read_text(),
+        "card copy": "".join(p.read_text() for p in (cards / "e2e-run").glob("*.*") if p.suffix in (".json", ".md")),
+    }
+    logs = Path(ray._private.worker._global_node.get_session_dir_path()) / "logs"
+    records["ray logs"] = "".join(p.read_text(errors="replace") for p in logs.rglob("*") if p.is_file() and p.suffix in (".log", ".out", ".err"))
+    assert records["ray logs"] and records["rejects"]
+    for where, blob in records.items():
+        leaked = sorted(v for v in planted if v in blob)
+        assert not leaked, f"{len(leaked)} planted PII values in {where}"
+
+    pii = result.card["pii"]
+    assert pii["stage"] == "pii_scrub" and pii["replacement"] == "placeholder"
+    assert pii["documents_rejected_pii_domain"] == 0  # the shipped blocklist is empty
+    for kind in ("email", "phone", "ip", "card", "iban", "ssn", "secret"):
+        assert pii["by_type"][kind]["occurrences"] >= pii["by_type"][kind]["documents"] > 0, kind
+    counts = kept.column("pii_counts").to_pylist()
+    assert 0 < sum(1 for c in counts if any(c.values())) <= pii["documents_with_pii"]
+    assert "## PII" in (result.out_dir / "README.md").read_text()

@@ -68,7 +68,8 @@ class PiiScrubParams(StageParams):
         description="model entity group -> NAME or ADDRESS",
     )
     ner_batch_size: int = Field(default=16, ge=1)
-    ner_max_length: int = Field(default=512, ge=16)
+    ner_max_length: int = Field(default=512, ge=16, description="tokens per model window")
+    ner_stride: int = Field(default=64, ge=0, description="tokens shared by consecutive windows of a long text")
     ner_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
     ner_num_gpus: float = Field(default=0.0, ge=0.0, description="GPUs per NER actor (0: CPU)")
 
@@ -95,6 +96,12 @@ class PiiScrubParams(StageParams):
         if bad:
             raise ValueError(f"ner_labels map to {bad}; the NER types are {NAME} and {ADDRESS}")
         return value
+
+    @model_validator(mode="after")
+    def _stride_fits(self):
+        if self.ner_stride >= self.ner_max_length - 2:
+            raise ValueError(f"ner_stride ({self.ner_stride}) must be below ner_max_length - 2 ({self.ner_max_length - 2})")
+        return self
 
     @model_validator(mode="after")
     def _blocklist_readable(self):
@@ -185,7 +192,7 @@ class PiiScrub(Stage):
 
             self.ner = NerDetector(
                 p.ner_model, p.ner_labels, batch_size=p.ner_batch_size, max_length=p.ner_max_length,
-                min_score=p.ner_min_score,
+                stride=p.ner_stride, min_score=p.ner_min_score,
             )
 
     def _regions(self, url: str | None, lang: str | None) -> tuple[str, ...]:

@@ -99,6 +99,7 @@ def test_reject_rows_never_carry_pii_in_urls():
     ({"domain_blocklist": "/no/such/file.txt"}, "is not a file"),
     ({"ner_labels": {"PER": "PERSON"}}, "NER types are NAME and ADDRESS"),
     ({"ner_min_score": 2}, "ner_min_score"),
+    ({"ner_max_length": 32}, "ner_stride"),
 ])
 def test_bad_params_fail_clearly(params, message):
     with pytest.raises(ValidationError, match=message):
