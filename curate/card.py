@@ -417,7 +417,7 @@ def _dedup_section(dedup: dict | None) -> list[str]:
         if level.get("most_repeated"):
             lines += [
                 f"Most repeated removed lines ({name}; line key = xxh3-64 of `bucket \\0 language \\0 normalised line`, "
-                "text withheld until a PII scrubbing stage runs before this one):",
+                "text withheld: a repeated line can carry a name, which rule-based PII scrubbing does not catch):",
                 "", "| line key | documents | example document |", "|---|---:|---|",
             ]
             lines += [f"| `{r['key']}` | {r['documents']} | `{r['example_document']}` |" for r in level["most_repeated"]]

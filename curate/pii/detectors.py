@@ -92,6 +92,8 @@ _IPV6 = re.compile(
     r"(?![" + W + r":\-]|\.\d)"
     r"|(?<![" + W + r":.\-])::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4}(?![" + W + r":\-]|\.\d)"
 )
+_IPV4_GATE = re.compile(r"\.\d{1,3}\.\d")
+_IPV6_GATE = re.compile(r":[0-9A-Fa-f:]")
 _VERSION_CONTEXT = re.compile(
     r"(?:\bv|\bversion|\bver\.?|\brelease|\brel\.?|\bbuild|\brev\.?|\brevision|\bfirmware|\bupdate|\bpatch|"
     r"\bkernel|\bnode|\bpython|\bjava|\bchrome|\bfirefox|==|>=|<=|~=|!=)\s*[:\-]?\s*$",
@@ -104,7 +106,8 @@ def _version_like(text: str, start: int) -> bool:
 
 
 def find_ips(text: str, options: DetectorOptions) -> Iterable[Span]:
-    if "." in text:
+    # Gates that start with a literal (fast to scan for) keep most texts away from the full patterns.
+    if _IPV4_GATE.search(text):
         for m in _IPV4.finditer(text):
             address = ipaddress.IPv4Address(m.group())
             if not options.include_private_ips and not address.is_global:
@@ -112,7 +115,7 @@ def find_ips(text: str, options: DetectorOptions) -> Iterable[Span]:
             if options.skip_version_ips and _version_like(text, m.start()):
                 continue
             yield m.start(), m.end(), IP
-    if ":" in text:
+    if _IPV6_GATE.search(text):
         for m in _IPV6.finditer(text):
             candidate = m.group()
             # A v6 address worth the name has hex groups; "10:30:00" and "std::vector" do not parse,
@@ -259,7 +262,8 @@ def find_ssns(text: str, options: DetectorOptions) -> Iterable[Span]:
     for m in _SSN.finditer(text):
         if ssn_valid(m.group(1), m.group(3), m.group(4)):
             yield m.start(), m.end(), SSN
-    if options.ssn_bare_with_context:
+    lowered = text.lower() if options.ssn_bare_with_context else ""
+    if "ssn" in lowered or "ss#" in lowered or "social security" in lowered:
         for m in _SSN_BARE.finditer(text):
             if ssn_valid(*m.groups()) and _SSN_CONTEXT.search(text[max(0, m.start() - 32):m.start()]):
                 yield m.start(), m.end(), SSN
@@ -267,41 +271,53 @@ def find_ssns(text: str, options: DetectorOptions) -> Iterable[Span]:
 
 # ----- secrets ----------------------------------------------------------------------------------
 
-_SECRET_PATTERNS = [
+# (literal substrings one of which every match contains, pattern). The literals gate the regex:
+# a substring test runs at memory speed, the patterns' lookarounds do not, and almost no page
+# holds a token, so most texts never reach a secret regex at all.
+_SECRET_RULES = [
     # PEM / OpenSSH / PGP private keys: the whole block.
-    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]{16,}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
+    (("-----BEGIN",), r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]{16,}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"),
     # AWS access key ids (IAM user, STS, role, ...).
-    r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z2-7]{16}\b",
-    r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b",  # GitHub
-    r"\bgithub_pat_[A-Za-z0-9_]{82}\b",
-    r"\bglpat-[A-Za-z0-9_\-]{20}(?![" + W + r"\-])",  # GitLab
-    r"\bxox[abposr]-[A-Za-z0-9\-]{10,72}(?![" + W + r"\-])",  # Slack tokens
-    r"https://hooks\.slack\.com/services/T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{20,}",
-    r"(?<![" + W + r"\-])AIza[0-9A-Za-z_\-]{35}(?![" + W + r"\-])",  # Google API keys
-    r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,99}\b",  # Stripe secret / restricted keys
-    r"(?<![" + W + r"\-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}T3BlbkFJ[A-Za-z0-9_\-]{16,}(?![" + W + r"\-])",  # OpenAI
-    r"(?<![" + W + r"\-])sk-proj-[A-Za-z0-9_\-]{40,}(?![" + W + r"\-])",
-    r"(?<![" + W + r"\-])sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_\-]{80,}(?![" + W + r"\-])",  # Anthropic
-    r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}(?![" + W + r"\-])",  # SendGrid
-    r"\bSK[0-9a-fA-F]{32}\b",  # Twilio API key sid
-    r"\bnpm_[A-Za-z0-9]{36}\b",
-    r"(?<![" + W + r"\-])pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}(?![" + W + r"\-])",
-    r"\bhf_[A-Za-z0-9]{34}\b",  # Hugging Face
-    r"\beyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}(?![" + W + r"\-])",  # JWT
+    (("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "APKA", "AROA", "ASCA"),
+     r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z2-7]{16}\b"),
+    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b"),  # GitHub
+    (("github_pat_",), r"\bgithub_pat_[A-Za-z0-9_]{82}\b"),
+    (("glpat-",), r"\bglpat-[A-Za-z0-9_\-]{20}(?![" + W + r"\-])"),  # GitLab
+    (("xox",), r"\bxox[abposr]-[A-Za-z0-9\-]{10,72}(?![" + W + r"\-])"),  # Slack tokens
+    (("hooks.slack.com",), r"https://hooks\.slack\.com/services/T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{20,}"),
+    (("AIza",), r"(?<![" + W + r"\-])AIza[0-9A-Za-z_\-]{35}(?![" + W + r"\-])"),  # Google API keys
+    (("_live_", "_test_"), r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,99}\b"),  # Stripe secret / restricted keys
+    (("T3BlbkFJ",), r"(?<![" + W + r"\-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}T3BlbkFJ[A-Za-z0-9_\-]{16,}(?![" + W + r"\-])"),  # OpenAI
+    (("sk-proj-",), r"(?<![" + W + r"\-])sk-proj-[A-Za-z0-9_\-]{40,}(?![" + W + r"\-])"),
+    (("sk-ant-",), r"(?<![" + W + r"\-])sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_\-]{80,}(?![" + W + r"\-])"),  # Anthropic
+    (("SG.",), r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}(?![" + W + r"\-])"),  # SendGrid
+    (("SK",), r"\bSK[0-9a-fA-F]{32}\b"),  # Twilio API key sid
+    (("npm_",), r"\bnpm_[A-Za-z0-9]{36}\b"),
+    (("pypi-",), r"(?<![" + W + r"\-])pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}(?![" + W + r"\-])"),
+    (("hf_",), r"\bhf_[A-Za-z0-9]{34}\b"),  # Hugging Face
+    (("eyJ",), r"\beyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}(?![" + W + r"\-])"),  # JWT
 ]
-_SECRET = re.compile("|".join(
-    "(?:" + (_L + p[2:] if p.startswith(r"\b") else p).removesuffix(r"\b") + (_R if p.endswith(r"\b") else "") + ")"
-    for p in _SECRET_PATTERNS
-))
-# scheme://user:password@host — the user:password part.
-_URL_CREDENTIALS = re.compile(_L + r"[A-Za-z][A-Za-z0-9+.\-]{1,15}://([^\s:/@<>\"'`]{1,64}:[^\s/@<>\"'`]{1,128})@[\w\-]")
+# "\b" above means a word edge in the Latin sense (_L/_R), so keys glued to CJK text are found.
+_SECRETS = [
+    (
+        literals[0] if len(literals) == 1 else re.compile("|".join(map(re.escape, literals))),
+        re.compile((_L + p[2:] if p.startswith(r"\b") else p).removesuffix(r"\b") + (_R if p.endswith(r"\b") else "")),
+    )
+    for literals, p in _SECRET_RULES
+]
+# scheme://user:password@host — the user:password part (the literal "://" leads, so the scan is fast).
+_URL_CREDENTIALS = re.compile(r"://([^\s:/@<>\"'`]{1,64}:[^\s/@<>\"'`]{1,128})@[\w\-]")
 # AWS secret access keys have no prefix: only after their variable name.
 _AWS_SECRET = re.compile(r"(?i)aws_?secret_?(?:access_?)?key[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])")
-# password = "…", "api_key": "…" — quoted values of credential-named keys.
-_ASSIGNED = re.compile(
+# password = "…", "api_key": "…" — quoted values of credential-named keys. The quoted value is
+# found first (its pattern starts with a literal, which is fast to scan for), then the key name
+# just before it is checked.
+_QUOTED_VALUE = re.compile(r"(?:=>|[=:])\s*([\"'])([^\"'\s]{8,200})\1")
+_CREDENTIAL_KEY = re.compile(
     r"(?i)(?<![A-Za-z0-9])(?:password|passwd|pwd|secret|secret[_\-]?key|api[_\-]?key|apikey|access[_\-]?token|auth[_\-]?token|"
-    r"client[_\-]?secret|private[_\-]?key|token)[\"']?\s*(?:=|:|=>)\s*([\"'])([^\"'\s]{8,200})\1"
+    r"client[_\-]?secret|private[_\-]?key|token)[\"']?\s*$"
 )
+_ASSIGNED_WORDS = ("pass", "pwd", "secret", "key", "token")
 _PLACEHOLDER_VALUE = re.compile(
     r"^(?:<[^>]*>|\$\{?[\w.]+\}?|%\(?\w+\)?s?|\{\{?[^}]*\}?\}|(?:your|my|insert|enter|example|changeme|placeholder|"
     r"redacted|dummy|sample|test|xxx+|\*+|\.\.\.)[\w\-]*|[xX*.•]+)$",
@@ -317,16 +333,21 @@ def _looks_secret(value: str) -> bool:
 
 
 def find_secrets(text: str) -> Iterable[Span]:
-    for m in _SECRET.finditer(text):
-        yield m.start(), m.end(), SECRET
+    for gate, pattern in _SECRETS:
+        if (gate in text) if isinstance(gate, str) else gate.search(text):
+            for m in pattern.finditer(text):
+                yield m.start(), m.end(), SECRET
     if "://" in text:
         for m in _URL_CREDENTIALS.finditer(text):
             yield m.start(1), m.end(1), SECRET
-    for m in _AWS_SECRET.finditer(text):
-        yield m.start(1), m.end(1), SECRET
-    for m in _ASSIGNED.finditer(text):
-        if _looks_secret(m.group(2)):
-            yield m.start(2), m.end(2), SECRET
+    lowered = text.lower()
+    if "aws" in lowered:
+        for m in _AWS_SECRET.finditer(text):
+            yield m.start(1), m.end(1), SECRET
+    if any(word in lowered for word in _ASSIGNED_WORDS):
+        for m in _QUOTED_VALUE.finditer(text):
+            if _CREDENTIAL_KEY.search(text, max(0, m.start() - 40), m.start()) and _looks_secret(m.group(2)):
+                yield m.start(2), m.end(2), SECRET
 
 
 # ----- phone numbers ----------------------------------------------------------------------------
