@@ -157,6 +157,16 @@ def build_card(
     for entry in stages:
         if entry["stage"] in snapshot.get("top", {}):
             entry["most_repeated"] = snapshot["top"][entry["stage"]]
+    for resolved in config.stages:
+        counts = snapshot.get("histograms", {}).get(resolved.cls.name, {})
+        specs = resolved.cls.score_histograms(resolved.params)
+        entry = next((e for e in stages if e["stage"] == resolved.cls.name), None)
+        if entry is not None and specs:
+            entry["score_histograms"] = {
+                column: {"low": spec.low, "high": spec.high, "bins": spec.bins, "thresholds": list(spec.thresholds),
+                         "label": spec.label or column, "counts": counts.get(column, [0] * spec.bins)}
+                for column, spec in specs.items()
+            }
     files = snapshot["files"]
     data = sorted((r for r in shard_rows if r["kind"] == "data"), key=lambda r: r["path"])
     rejects = sorted((r for r in shard_rows if r["kind"] == "rejects"), key=lambda r: r["path"])
@@ -286,6 +296,44 @@ def _pii_section(pii: dict | None) -> list[str]:
     return lines + [""]
 
 
+def _plot_score_histograms(entry: dict, path: Path) -> None:
+    """One panel per score column of a stage: the distribution over every scored document, and
+    the thresholds the stage applied as dashed lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    histograms = entry["score_histograms"]
+    columns = 3
+    rows = (len(histograms) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.6 * rows), squeeze=False)
+    for ax, (column, h) in zip(axes.flat, histograms.items()):
+        width = (h["high"] - h["low"]) / h["bins"]
+        ax.bar([h["low"] + width * (i + 0.5) for i in range(h["bins"])], h["counts"], width=width, color="#4c72b0")
+        for threshold in h["thresholds"]:
+            ax.axvline(threshold, color="#c44e52", linestyle="--", linewidth=1.2)
+        ax.set_title(h["label"], fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(histograms):]:
+        ax.axis("off")
+    fig.suptitle(f"{entry['stage']}: score distributions (dashed: thresholds)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _scores_section(card: dict) -> list[str]:
+    entries = [e for e in card["stages"] if e.get("score_histograms")]
+    if not entries:
+        return []
+    lines = ["## Quality scores", ""]
+    for e in entries:
+        reasons = ", ".join(f"{k}: {v}" for k, v in e["rejected_by_reason"].items()) or "none"
+        lines += [f"`{e['stage']}` — removed by rule: {reasons}.", "", f"![{e['stage']} scores](plots/scores_{e['stage']}.png)", ""]
+    return lines
+
+
 def _plot_cluster_sizes(card: dict, path: Path) -> None:
     import matplotlib
 
@@ -387,6 +435,7 @@ def render_readme(card: dict) -> str:
         lines.append(f"| {s['stage']} | {s['documents_in']} | {s['kept']} | {s['rejected']} | {reasons} | {s['documents_per_busy_second'] or '—'} |")
     lines += ["", "![ledger](plots/ledger.png)", "", "![stages](plots/stages.png)", ""]
     lines += _pii_section(card.get("pii"))
+    lines += _scores_section(card)
     lines += _dedup_section(card.get("dedup"))
     lines += ["## Stages", ""]
     for s in card["stages"]:
@@ -431,6 +480,9 @@ def write_card(card: dict, out_dir: Path, cards_dir: Path | None) -> Path:
     plots.mkdir(parents=True, exist_ok=True)
     _plot_ledger(card, plots / "ledger.png")
     _plot_funnel(card, plots / "stages.png")
+    for entry in card["stages"]:
+        if entry.get("score_histograms"):
+            _plot_score_histograms(entry, plots / f"scores_{entry['stage']}.png")
     if card.get("dedup", {}).get("levels"):
         _plot_cluster_sizes(card, plots / "dedup_clusters.png")
     (out_dir / "card.json").write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -115,13 +115,17 @@ def _run_stats_actor():
             )
             self.files: list[dict] = []
             self.top: dict[str, list[dict]] = {}
+            self.histograms: dict[str, dict[str, list[int]]] = defaultdict(dict)  # stage -> score column -> bin counts
 
         def add_top(self, name: str, rows: list[dict], limit: int):
             """Keep the ``limit`` most common keys a key-count stage reported, ties by key."""
             merged = self.top.get(name, []) + rows
             self.top[name] = sorted(merged, key=lambda r: (-r["documents"], r["key"]))[:limit]
 
-        def add_stage(self, name: str, rows_in: int, kept: int, rejected: int, busy_s: float, counters: dict):
+        def add_stage(self, name: str, rows_in: int, kept: int, rejected: int, busy_s: float, counters: dict, histograms: dict | None = None):
+            for column, counts in (histograms or {}).items():
+                total = self.histograms[name].setdefault(column, [0] * len(counts))
+                self.histograms[name][column] = [a + b for a, b in zip(total, counts)]
             s = self.stages[name]
             s["rows_in"] += rows_in
             s["kept"] += kept
@@ -147,6 +151,7 @@ def _run_stats_actor():
                 "stages": {k: {**v, "counters": dict(v["counters"])} for k, v in self.stages.items()},
                 "files": sorted(self.files, key=lambda r: r["source"]),
                 "top": dict(self.top),
+                "histograms": {k: dict(v) for k, v in self.histograms.items()},
             }
 
     return RunStats.remote()
@@ -231,7 +236,8 @@ class _StageCall:
             parts.append(conform(rejected_before, flow_schema(self.out_schema)))
         ray.get(
             self.stats.add_stage.remote(
-                stage.name, alive.num_rows, kept_n, rejected_n, busy, dict(out.counters) if out else {}
+                stage.name, alive.num_rows, kept_n, rejected_n, busy, dict(out.counters) if out else {},
+                dict(out.histograms) if out else {},
             )
         )
         if not parts:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
@@ -37,6 +38,30 @@ class StageOutput:
     rejected: pa.Table = field(default_factory=empty_rejects)
     # Named counters (e.g. "extraction_timeouts"); summed across batches and workers.
     counters: dict[str, float] = field(default_factory=dict)
+    # Score column -> counts per bin of its ScoreHistogram, over every scored document (kept and
+    # rejected); summed across batches and workers, drawn in the card with the thresholds.
+    histograms: dict[str, list[int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScoreHistogram:
+    """How the card bins one score column: ``bins`` equal bins over [low, high] (values outside
+    go to the edge bins), with the thresholds the stage applies drawn as lines."""
+
+    low: float
+    high: float
+    bins: int = 40
+    thresholds: tuple[float, ...] = ()
+    label: str = ""
+
+    def counts(self, values) -> list[int]:
+        array = np.asarray([v for v in values if v is not None], dtype=np.float64)
+        array = array[np.isfinite(array)]
+        if not array.size:
+            return [0] * self.bins
+        clipped = np.clip(array, self.low, self.high)
+        counts, _ = np.histogram(clipped, bins=self.bins, range=(self.low, self.high))
+        return counts.astype(int).tolist()
 
 
 class Stage:
@@ -58,6 +83,20 @@ class Stage:
         """(runs on an actor pool, CPUs, GPUs) per worker, for these parameters. Most stages
         decide by class; one whose model is optional (a NER model in PII scrubbing) by params."""
         return cls.uses_model, cls.num_cpus, cls.num_gpus
+
+    @classmethod
+    def score_histograms(cls, params: StageParams) -> dict[str, ScoreHistogram]:
+        """Score columns the card draws a histogram of (with these parameters' thresholds)."""
+        return {}
+
+    def histogram_counts(self, batch: pa.Table) -> dict[str, list[int]]:
+        """Counts per bin of every declared score column of ``batch`` (call before splitting, so
+        rejected documents are counted too)."""
+        return {
+            column: spec.counts(batch.column(column).to_pylist())
+            for column, spec in self.score_histograms(self.params).items()
+            if column in batch.column_names
+        }
 
     @classmethod
     def models(cls, params: StageParams) -> list[dict]:
