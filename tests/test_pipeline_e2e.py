@@ -22,9 +22,13 @@ pytestmark = pytest.mark.slow
 SMALL_SHARDS = {"shard_input_mib": 0.25}
 
 
-def _config(**output):
+def _config(until: str | None = None, **output):
+    """The shipped pipeline; ``until`` cuts it after that stage."""
     data = yaml.safe_load((REPO / "pipelines" / "llama3.yaml").read_text())
     data["output"].update(output)
+    if until is not None:
+        names = [s["stage"] for s in data["stages"]]
+        data["stages"] = data["stages"][: names.index(until) + 1]
     return parse_pipeline(data, origin="pipelines/llama3.yaml")
 
 
@@ -51,7 +55,8 @@ def test_ledger_balances_and_card_is_complete(sample_run):
     assert ledger["input_documents"] == ledger["kept"] + ledger["rejected_total"]
     assert ledger["input_documents"] >= 300  # every page is a document (or a read reject)
     assert 0 < ledger["kept"] < ledger["input_documents"]
-    assert [s["stage"] for s in card["stages"]] == ["read", "extract_html", "length_filter", "url_dedup", "pii_scrub", "exact_dedup", "fuzzy_dedup", "line_dedup"]
+    assert [s["stage"] for s in card["stages"]] == ["read", "extract_html", "length_filter", "url_dedup", "pii_scrub", "lang_id", "exact_dedup", "fuzzy_dedup", "line_dedup",
+        "gopher_repetition", "gopher_quality", "c4_quality"]
     # Ray runs the extraction in each worker's main thread, so the per-document time bound holds.
     extract = card["stages"][1]
     assert extract["counters"].get("documents_bound_by_watchdog", 0) == 0
@@ -163,7 +168,10 @@ def test_real_warc_files_including_broken_ones(ray_session, tmp_path):
     reasons = ledger["rejected_by_stage_reason"]
     # Deliberately broken files are quarantined with a reason, not a crash.
     assert any(k.startswith("read/") and ("corrupt" in k or "truncated" in k or "unsupported" in k) for k in reasons), reasons
-    assert ledger["kept"] >= 50  # about 150 real HTML responses across the fixtures
+    # About 150 real HTML responses across the fixtures; the heuristic filters remove a share of
+    # them (error and index pages, link lists), each with its rule as the reason.
+    assert ledger["kept"] >= 30
+    assert any(k.startswith(("gopher_", "c4_")) for k in reasons), reasons
     assert audit(result.out_dir).ok
 
 
@@ -176,7 +184,8 @@ def test_jsonl_corpus_passes_text_through(ray_session, tmp_path):
     lines = [json.dumps({"id": f"doc{i}", "url": f"https://example.org/{i}", "text": text(i)}) for i in range(40)]
     lines.insert(5, "{not json")
     (corpus / "part.jsonl").write_text("\n".join(lines) + "\n")
-    result = run_pipeline(_config(), str(corpus), tmp_path / "out", cards_dir=None, run_id="jsonl")
+    # Through dedup only: the texts are made-up tokens that every quality heuristic would reject.
+    result = run_pipeline(_config(until="line_dedup"), str(corpus), tmp_path / "out", cards_dir=None, run_id="jsonl")
     ledger = result.card["ledger"]
     assert ledger["input_documents"] == 41
     assert ledger["rejected_by_stage_reason"].get("read/malformed_json") == 1
@@ -201,7 +210,9 @@ def test_url_and_exact_dedup_against_planted_ground_truth(sample_run, sample_cor
     result, _ = sample_run
     truth = {t["id"]: t for t in map(json.loads, (sample_corpus / "ground_truth.jsonl").read_text().splitlines())}
     kept, rejects = _outcome(result.out_dir)
-    reached_dedup = lambda i: i in kept or rejects[i]["stage"] in ("url_dedup", "exact_dedup")  # noqa: E731
+    stage_names = [s["stage"] for s in result.card["stages"]]
+    from_url_dedup = set(stage_names[stage_names.index("url_dedup"):])
+    reached_dedup = lambda i: i in kept or rejects[i]["stage"] in from_url_dedup  # noqa: E731
 
     # URL families: an original and its re-fetches (under URL spellings that normalise alike).
     families: dict[str, set[str]] = {}
@@ -242,7 +253,9 @@ def test_line_dedup_removes_planted_lines_repeated_across_documents(sample_run, 
     truth = {t["id"]: t for t in map(json.loads, (sample_corpus / "ground_truth.jsonl").read_text().splitlines())}
     kept_rows = pa.concat_tables([pq.read_table(p) for p in (result.out_dir / "data").glob("*.parquet")]).to_pylist()
     _, rejects = _outcome(result.out_dir)
-    reached = [r["id"] for r in kept_rows] + [i for i, r in rejects.items() if r["stage"] == "line_dedup"]
+    stage_names = [s["stage"] for s in result.card["stages"]]
+    after = set(stage_names[stage_names.index("line_dedup"):])
+    reached = [r["id"] for r in kept_rows] + [i for i, r in rejects.items() if r["stage"] in after]
     documents_with = Counter(line for i in reached for line in set(truth[i]["planted_lines"]))
     frequent = {line for line, n in documents_with.items() if n > 6}
     assert frequent and len(frequent) < len(documents_with)
@@ -257,7 +270,7 @@ def test_line_dedup_removes_planted_lines_repeated_across_documents(sample_run, 
                 rare_kept += line in lines
     # A rare planted line is only missing where extraction itself dropped it, never by line dedup.
     assert rare and rare_kept / rare >= 0.85
-    stage = result.card["stages"][-1]
+    stage = next(s for s in result.card["stages"] if s["stage"] == "line_dedup")
     assert stage["counters"]["lines_removed"] >= sum(r["lines_removed"] for r in kept_rows) > 0
     assert stage["most_repeated"] and result.card["dedup"]["levels"]["line_dedup"]["frequent_keys"] >= len(frequent)
 

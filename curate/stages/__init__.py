@@ -13,9 +13,13 @@ _STAGE_MODULES = [
     "curate.stages.length_filter",
     "curate.stages.url_dedup",
     "curate.stages.pii_scrub",
+    "curate.stages.lang_id",
     "curate.stages.exact_dedup",
     "curate.stages.fuzzy_dedup",
     "curate.stages.line_dedup",
+    "curate.stages.gopher_repetition",
+    "curate.stages.gopher_quality",
+    "curate.stages.c4_quality",
 ]
 
 
