@@ -20,6 +20,8 @@ _STAGE_MODULES = [
     "curate.stages.gopher_repetition",
     "curate.stages.gopher_quality",
     "curate.stages.c4_quality",
+    "curate.stages.dirty_words",
+    "curate.stages.token_distribution",
 ]
 
 
