@@ -131,3 +131,21 @@ def _scored(stage, table):
         return stage.process(table).kept
     finally:
         del stage.split
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/quality/dclm-human")
+    parser.add_argument("--pipeline", default="pipelines/llama3.yaml")
+    args = parser.parse_args(argv)
+    for name in ("agreement_data.jsonl", "majority_data.jsonl"):
+        rows = load_labelled(Path(args.data) / name)
+        report = score_labelled(rows, args.pipeline)
+        print(f"{name}: {len(rows)} documents, {sum(r['label'] for r in rows)} labelled high quality")
+        for column, r in report["scores"].items():
+            print(f"  {column:<34} AUC {r['auc']:.3f}  [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
