@@ -265,7 +265,7 @@ def test_sample_corpus_adult_spam_rejected_clean_pages_kept(sample_rows):
 def test_real_news_articles_are_kept_though_some_contain_listed_words():
     import json
 
-    from conftest import shared_path
+    from tests.conftest import shared_path
 
     gold = json.loads(shared_path("data", "extraction", "scrapinghub-aeb", "ground-truth.json").read_text(encoding="utf-8"))
     articles = [page["articleBody"] for page in gold.values()]

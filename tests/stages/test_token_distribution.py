@@ -230,7 +230,7 @@ def test_sample_corpus_keyword_stuffing_rejected_clean_pages_kept(sample_rows):
 def test_real_news_articles_and_dclm_pages_are_mostly_kept():
     import json
 
-    from conftest import shared_path
+    from tests.conftest import shared_path
 
     gold = json.loads(shared_path("data", "extraction", "scrapinghub-aeb", "ground-truth.json").read_text(encoding="utf-8"))
     articles = [page["articleBody"] for page in gold.values()]
