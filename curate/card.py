@@ -313,6 +313,8 @@ def _plot_score_histograms(entry: dict, path: Path) -> None:
         ax.bar([h["low"] + width * (i + 0.5) for i in range(h["bins"])], h["counts"], width=width, color="#4c72b0")
         for threshold in h["thresholds"]:
             ax.axvline(threshold, color="#c44e52", linestyle="--", linewidth=1.2)
+        if any(h["counts"]):
+            ax.set_yscale("log")  # the mass sits near 0; the tail past the threshold is what matters
         ax.set_title(h["label"], fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(histograms):]:
