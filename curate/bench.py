@@ -11,6 +11,14 @@ Writes a JSON file and prints a table:
     else a plain e-mail + IPv4 regex stands in), curate's pii_scrub stage over Arrow batches of 64
     and find_pii alone, MB/s and documents/s (median of --repeats passes); and per-type precision/
     recall of both on presidio-research's labelled samples when ../shared holds them;
+  * language ID and the heuristic filters, 1 process, on the same extracted texts: the pipeline's lang_id
+    stage over Arrow batches of its ray.batch_size, LanguageIdentifier.predict and the raw fastText
+    predict on the same lines (the baseline), py3langid (a peer, when installed); then the YAML's
+    gopher_repetition, gopher_quality, c4_quality, dirty_words and token_distribution on lang_id's output,
+    each alone and chained (each fed the previous one's kept rows; documents in/out per stage), and
+    datatrove's GopherRepetitionFilter, GopherQualityFilter and C4QualityFilter (when installed:
+    `pip install -e '.[bench]'`) alone and chained against curate's three; MB/s and documents/s
+    (median of --repeats passes);
   * MinHash signatures/s, 1 process, on the kept texts of the first run: datasketch per document
     and bulk, rensa (when installed: `pip install -e '.[bench]'`) and curate's BatchMinHasher;
   * a dedup-only run (the pipeline's *_dedup stages) over pre-extracted JSONL at two corpus sizes:
@@ -500,18 +508,24 @@ def bench_pii_accuracy(folder: Path) -> dict:
     }
 
 
-def bench_pii_section(corpus_dir: Path, pii_docs: int, real: list[bytes], real_name: str, eval_folder: Path, repeats: int) -> dict:
-    """bench_pii on the first ``pii_docs`` synthetic pages and on ``real`` (when given), each as
-    extract_html keeps them, and bench_pii_accuracy on ``eval_folder``. Single process, no Ray."""
+def section_documents(corpus_dir: Path, pages: int, real: list[bytes], real_name: str) -> dict[str, list[dict]]:
+    """The first ``pages`` synthetic pages and ``real`` (when given), each as extract_html keeps them
+    ({id, url, source, text}): extracted once, the input of the PII and the language-ID/heuristics
+    sections. Texts before PII scrubbing: the pipeline's kept texts (MinHash's input) are already scrubbed."""
     import pyarrow as pa
 
     from curate.schema import DOCUMENT_SCHEMA, conform
 
-    # Texts before PII scrubbing: the pipeline's kept texts (MinHash's input) are already scrubbed.
-    documents = {"synthetic sample pages": _extracted_documents(_page_table(corpus_dir, pii_docs))}
+    documents = {"synthetic sample pages": _extracted_documents(_page_table(corpus_dir, pages))}
     if real:
         real_table = conform(pa.table({"id": [str(i) for i in range(len(real))], "html": real}), DOCUMENT_SCHEMA)
         documents[f"real pages ({real_name})"] = _extracted_documents(real_table)
+    return documents
+
+
+def bench_pii_section(documents: dict[str, list[dict]], eval_folder: Path, repeats: int) -> dict:
+    """bench_pii on each set of ``documents`` (section_documents) and bench_pii_accuracy on
+    ``eval_folder``. Single process, no Ray."""
     throughput = {
         f"{name}, extracted by extract_html": bench_pii([d["text"] for d in docs], repeats, urls=[d["url"] for d in docs])
         for name, docs in documents.items() if docs
@@ -539,6 +553,385 @@ def _print_pii(pii: dict) -> None:
             p, rc = row["precision"], row["recall"]
             cells.append(f"{'-' if p is None else f'{p:.3f}'} / {'-' if rc is None else f'{rc:.3f}'}")
         print(f"  {kind:<8} (gold {accuracy['detectors'][names[0]]['per_type'][kind]['gold']:>4})  " + " | ".join(cells))
+
+
+# Language ID and heuristic filters: the pipeline's heuristic stages, in the YAML's order, and the
+# three of them that datatrove implements too (its GopherRepetitionFilter, GopherQualityFilter and
+# C4QualityFilter), in the same order.
+HEURISTIC_STAGES = ("gopher_repetition", "gopher_quality", "c4_quality", "dirty_words", "token_distribution")
+DATATROVE_COUNTERPARTS = ("gopher_repetition", "gopher_quality", "c4_quality")
+
+
+def _documents_table(docs: list[dict]):
+    import pyarrow as pa
+
+    return pa.table({column: pa.array([d[column] for d in docs], pa.string()) for column in ("id", "url", "source", "text")})
+
+
+def _pipeline_stage(config, name: str):
+    """The YAML's stage ``name`` (its params resolved), built; None when the pipeline has none."""
+    for resolved in config.stages:
+        if resolved.cls.name == name:
+            stage = resolved.build()
+            stage.ensure_setup()
+            return stage
+    return None
+
+
+def _py3langid():
+    """py3langid's default identifier (its model ships in the wheel), or None when not installed."""
+    try:
+        from py3langid import langid as py3langid
+    except ImportError:
+        return None
+    return py3langid._get_identifier()  # the module-level one classify() uses, loaded once
+
+
+def bench_langid_stage(docs: list[dict], stage, batch_documents: int, repeats: int) -> dict:
+    """lang_id on one core, on the same texts: the stage (LangId.process on Arrow batches: the text
+    column out of Arrow, prepare, predict, the lang/lang_score columns, the histogram, the split and
+    the counters), LanguageIdentifier.predict alone (prepare + fastText + label mapping), the raw
+    fastText predict on lines prepared outside the timing (the baseline: what the model costs), and
+    py3langid (langid.py's model, a peer, when installed) on the same prepared lines. MB/s counts
+    the UTF-8 bytes of the input texts; medians of ``repeats`` passes.
+    """
+    from curate.langid import LanguageIdentifier, prepare
+
+    table = _documents_table(docs)
+    n = table.num_rows
+    texts = [d["text"] for d in docs]
+    text_bytes = sum(len(t.encode("utf-8")) for t in texts)
+    batches = [table.slice(start, batch_documents) for start in range(0, n, batch_documents)]
+    max_chars = stage.params.max_chars
+    # The model file the stage loaded, loaded again by path, with nothing of the stage around it.
+    t0 = time.perf_counter()
+    identifier = LanguageIdentifier(stage.identifier.model_path, max_chars=max_chars)
+    load_s = time.perf_counter() - t0
+    text_batches = [texts[start:start + batch_documents] for start in range(0, n, batch_documents)]
+    line_batches = [[prepare(t, max_chars) for t in chunk] for chunk in text_batches]
+    lines = [line for chunk in line_batches for line in chunk]
+
+    stage_out: list = []
+
+    def ours():
+        stage_out[:] = [stage.process(batch) for batch in batches]
+
+    def identifier_only():
+        for chunk in text_batches:
+            identifier.predict(chunk)
+
+    def fasttext_raw():
+        for chunk in line_batches:
+            identifier.model.predict([line for line in chunk if line], k=1)
+
+    baseline_name = "fastText lid.176 model.predict alone, lines prepared untimed (baseline)"
+    ours_name = f"curate lang_id stage (LangId.process, Arrow batches of {batch_documents})"
+    results = {
+        baseline_name: _timed(fasttext_raw, repeats, n, text_bytes),
+        "curate LanguageIdentifier.predict (prepare + fastText + labels)": _timed(identifier_only, repeats, n, text_bytes),
+        ours_name: _timed(ours, repeats, n, text_bytes),
+    }
+    peer = _py3langid()
+    peer_info: dict = {"status": "py3langid not installed (pip install -e '.[bench]')"}
+    if peer is not None:
+        from importlib.metadata import version
+
+        peer_out: list = []
+
+        def py3langid_classify():
+            peer_out[:] = [peer.classify(line) if line else ("und", 0.0) for line in lines]
+
+        peer_name = "py3langid classify (peer: langid.py's model, Python + NumPy), same lines"
+        results[peer_name] = _timed(py3langid_classify, repeats, n, text_bytes)
+        ours_langs = [lang for out in stage_out for lang in out.kept.column("lang").to_pylist()]
+        both = [(a, b) for a, (b, _) in zip(ours_langs, peer_out) if a != "und" and b != "und"]
+        peer_info = {
+            "status": "installed",
+            "version": version("py3langid"),
+            "languages": len(peer.nb_classes),
+            "configuration": "py3langid's bundled model as it comes (no norm_probs, every language); its model "
+            "ships in the wheel: no download",
+            "same_label_as_lid176": round(sum(a == b for a, b in both) / len(both), 4) if both else None,
+        }
+    counters: dict[str, float] = {}
+    for out in stage_out:
+        for key, value in out.counters.items():
+            counters[key] = counters.get(key, 0) + value
+    languages = {k.removeprefix("lang_"): int(v) for k, v in sorted(counters.items(), key=lambda kv: -kv[1]) if k.startswith("lang_")}
+    ours_mbs = results[ours_name]["mb_per_second"]
+    return {
+        "documents": n,
+        "text_mb": round(text_bytes / 1e6, 2),
+        "mean_text_bytes": round(text_bytes / n) if n else 0,
+        "max_chars": max_chars,
+        "chars_read_by_the_model": int(counters.get("chars_scanned", 0)),
+        "model": stage.identifier.model_path,
+        "model_load_seconds": round(load_s, 3),
+        "implementations": results,
+        "ratios": {f"curate lang_id / {name}": round(ours_mbs / r["mb_per_second"], 2) for name, r in results.items() if name != ours_name},
+        "languages (lid.176, last pass)": languages,
+        "py3langid": peer_info,
+        "notes": [
+            "MB = 10^6 UTF-8 bytes of input text; 1 process; medians of the repeats",
+            f"the model reads each text's first {max_chars} characters (curate.langid.prepare); every row reads the same lines",
+            "the stage's extra cost over the raw predict: Arrow to Python and back, prepare (line breaks, the cap), "
+            "label mapping, the lang/lang_score columns, the lang_score histogram, the split and the counters",
+        ],
+    }
+
+
+def _concat_kept(outputs):
+    import pyarrow as pa
+
+    return pa.concat_tables([out.kept for out in outputs], promote_options="default")
+
+
+def _chain(stages: list, batches: list) -> list[dict]:
+    """``batches`` through ``stages`` in order, each stage getting what the one before kept (one
+    fused map per batch, as Ray runs consecutive stages): documents in/out and reasons per stage."""
+    counts = [{"documents_in": 0, "documents_out": 0, "rejected_by_reason": {}} for _ in stages]
+    for batch in batches:
+        for stage, row in zip(stages, counts):
+            row["documents_in"] += batch.num_rows
+            if not batch.num_rows:
+                continue
+            out = stage.process(batch)
+            batch = out.kept
+            row["documents_out"] += batch.num_rows
+            for reason in out.rejected.column("reason").to_pylist():
+                row["rejected_by_reason"][reason] = row["rejected_by_reason"].get(reason, 0) + 1
+    return counts
+
+
+def _datatrove_filters(c4_params) -> list:
+    """datatrove's three peers with Table A1 / A.1.1 defaults, C4 set like the YAML's c4_quality
+    (its minimum sentences, words per line and curly-brace rule; datatrove always edits lines)."""
+    from datatrove.pipeline.filters import C4QualityFilter, GopherQualityFilter, GopherRepetitionFilter
+
+    return [
+        GopherRepetitionFilter(),
+        GopherQualityFilter(),
+        C4QualityFilter(
+            min_num_sentences=c4_params.min_sentences if c4_params.min_sentences > 0 else -1,
+            min_words_per_line=c4_params.min_words_per_line if c4_params.min_words_per_line > 0 else -1,
+            max_word_length=c4_params.max_word_length or -1,
+            filter_no_terminal_punct=c4_params.require_terminal_punct,
+            filter_lorem_ipsum=c4_params.reject_lorem_ipsum,
+            filter_javascript=c4_params.remove_javascript_lines,
+            filter_curly_bracket=c4_params.reject_curly_brace,
+            filter_policy=c4_params.remove_policy_lines,
+            remove_citations=c4_params.remove_citations,
+        ),
+    ]
+
+
+def _datatrove_kept(result) -> bool:
+    """A datatrove filter's answer: True, False or (False, reason) (a tuple is truthy: unpack it)."""
+    return result[0] if isinstance(result, tuple) else bool(result)
+
+
+def bench_datatrove(docs: list[dict], c4_params, repeats: int) -> dict:
+    """datatrove's GopherRepetitionFilter, GopherQualityFilter and C4QualityFilter, ``filter(doc)``
+    called in a loop on datatrove Documents (no executor), each alone on every document and the three
+    chained per document (a document goes through the next filter only when kept, as datatrove's
+    generator pipeline passes it on). Documents are built inside the timing (C4QualityFilter
+    rewrites doc.text, so each pass needs fresh ones)."""
+    from importlib.metadata import version
+
+    from datatrove.data import Document
+
+    filters = _datatrove_filters(c4_params)
+    texts = [(d["id"], d["text"]) for d in docs]
+    n = len(texts)
+    text_bytes = sum(len(t.encode("utf-8")) for _, t in texts)
+    chained: list = []
+
+    def alone(f):
+        def run():
+            for doc_id, text in texts:
+                f.filter(Document(text=text, id=doc_id))
+        return run
+
+    def together():
+        counts = [{"documents_in": 0, "documents_out": 0, "rejected_by_reason": {}} for _ in filters]
+        for doc_id, text in texts:
+            doc = Document(text=text, id=doc_id)
+            for f, row in zip(filters, counts):
+                row["documents_in"] += 1
+                result = f.filter(doc)
+                if not _datatrove_kept(result):
+                    reason = result[1] if isinstance(result, tuple) else "rejected"
+                    row["rejected_by_reason"][reason] = row["rejected_by_reason"].get(reason, 0) + 1
+                    break
+                row["documents_out"] += 1
+        chained[:] = counts
+
+    together()  # warm-up: spaCy's blank English pipeline loads on the first document
+    names = [f"datatrove {type(f).__name__} {version('datatrove')}" for f in filters]
+    alone_rows = {name: _timed(alone(f), repeats, n, text_bytes) for name, f in zip(names, filters)}
+    return {
+        "version": version("datatrove"),
+        "alone": alone_rows,
+        "together": {**_timed(together, repeats, n, text_bytes), "stages": dict(zip(names, chained))},
+        "configuration": {
+            "GopherRepetitionFilter": "defaults (Table A1 thresholds)",
+            "GopherQualityFilter": "defaults (A.1.1 thresholds, English stop words)",
+            "C4QualityFilter": f"min_num_sentences={filters[2].min_num_sentences}, min_words_per_line={filters[2].min_words_per_line}, "
+            f"filter_curly_bracket={filters[2].filter_curly_bracket} (as the YAML's c4_quality); datatrove has no "
+            "switch for line edits: kept lines are always joined back into doc.text",
+            "language": "English for every document (datatrove's filters take one language at construction); "
+            "words and sentences by spaCy's blank English tokenizer + sentencizer (datatrove's English "
+            "assignment; no model download)",
+        },
+    }
+
+
+def bench_heuristic_filters(table, stages: dict, batch_documents: int, repeats: int) -> dict:
+    """The heuristic stages (``stages``: name -> set-up stage, in the pipeline's order) on one core on
+    ``table`` (lang_id's output: text plus lang and lang_score), in Arrow batches of ``batch_documents``:
+    each stage alone on every document, all of them chained (each fed the previous one's kept rows,
+    as the pipeline does), the three datatrove counterparts chained, and datatrove's filters (when
+    installed; its C4 filter set like ``stages["c4_quality"]``) on the same texts."""
+    n = table.num_rows
+    texts = table.column("text").to_pylist()
+    text_bytes = sum(len(t.encode("utf-8")) for t in texts)
+    batches = [table.slice(start, batch_documents) for start in range(0, n, batch_documents)]
+    names = [name for name in stages if name in HEURISTIC_STAGES]  # the YAML's order
+
+    # Untimed warm-up of each stage on every document: token_distribution loads a reference per
+    # language and dirty_words a matcher per language on first use; also what each rejects alone.
+    rejected_alone = {}
+    for name in names:
+        rejected_alone[name] = sum(stages[name].process(batch).rejected.num_rows for batch in batches)
+
+    def alone(stage):
+        return lambda: [stage.process(batch) for batch in batches]
+
+    chains: dict[str, list] = {}
+
+    def chained(key: str, chain: list[str]):
+        def run():
+            chains[key] = _chain([stages[name] for name in chain], batches)
+        return run
+
+    implementations = {}
+    for name in names:
+        implementations[f"curate {name} alone (every document)"] = {**_timed(alone(stages[name]), repeats, n, text_bytes), "rejected": rejected_alone[name]}
+    all_key = f"curate {len(names)} stages chained (the YAML's order)"
+    implementations[all_key] = {**_timed(chained(all_key, names), repeats, n, text_bytes), "order": names}
+    implementations[all_key]["stages"] = dict(zip(names, chains[all_key]))
+    # In datatrove's order (the YAML's too), so both chains filter alike.
+    counterparts = [name for name in DATATROVE_COUNTERPARTS if name in stages]
+    three_key = f"curate {' -> '.join(counterparts)} chained"
+    if len(counterparts) > 1:
+        implementations[three_key] = {**_timed(chained(three_key, counterparts), repeats, n, text_bytes), "order": counterparts}
+        implementations[three_key]["stages"] = dict(zip(counterparts, chains[three_key]))
+
+    try:
+        import datatrove  # noqa: F401
+        import spacy  # noqa: F401  (datatrove's English word tokenizer)
+    except ImportError as exc:
+        datatrove_result: dict = {"status": f"{exc.name} not installed (pip install -e '.[bench]')"}
+    else:
+        datatrove_result = {"status": "installed"}
+    if counterparts != list(DATATROVE_COUNTERPARTS):
+        datatrove_result = {"status": f"skipped: the pipeline lacks {sorted(set(DATATROVE_COUNTERPARTS) - set(counterparts))}"}
+    if datatrove_result["status"] == "installed":
+        docs = [{"id": i, "text": t} for i, t in zip(table.column("id").to_pylist(), texts)]
+        datatrove_result = {"status": "installed", **bench_datatrove(docs, stages["c4_quality"].params, repeats)}
+    ratios = {}
+    if datatrove_result["status"] == "installed":
+        ours = implementations[three_key]["mb_per_second"]
+        ratios["curate / datatrove, the three chained"] = round(ours / datatrove_result["together"]["mb_per_second"], 2)
+        for name, row in zip(DATATROVE_COUNTERPARTS, datatrove_result["alone"].values()):
+            ratios[f"curate / datatrove, {name} alone"] = round(implementations[f"curate {name} alone (every document)"]["mb_per_second"] / row["mb_per_second"], 2)
+    langs: dict[str, int] = {}
+    for lang in table.column("lang").to_pylist():
+        langs[lang] = langs.get(lang, 0) + 1
+    return {
+        "documents": n,
+        "text_mb": round(text_bytes / 1e6, 2),
+        "mean_text_bytes": round(text_bytes / n) if n else 0,
+        "lang (from lang_id, outside the timing)": dict(sorted(langs.items(), key=lambda kv: -kv[1])),
+        "implementations": implementations,
+        "datatrove": datatrove_result,
+        "ratios": ratios,
+    }
+
+
+def bench_lang_heuristics_section(documents: dict[str, list[dict]], pipeline: str, repeats: int) -> dict:
+    """Language ID and the heuristic filters, 1 process, no Ray, on each set of ``documents``
+    (section_documents: extract_html's output, the PII section's input), with the stages and params of
+    ``pipeline`` (its lang_id, gopher_repetition, gopher_quality, c4_quality, dirty_words,
+    token_distribution) and its ray.batch_size as the Arrow batch size."""
+    from curate.config import load_pipeline
+    from curate.stages.lang_id import LangId, LangIdParams
+
+    config = load_pipeline(pipeline)
+    batch_documents = config.ray.batch_size
+    lang_id = _pipeline_stage(config, "lang_id")
+    if lang_id is None:
+        lang_id = LangId(LangIdParams())
+        lang_id.ensure_setup()
+    stages = {name: _pipeline_stage(config, name) for name in dict.fromkeys(r.cls.name for r in config.stages) if name in HEURISTIC_STAGES}
+    langid_rows, heuristics_rows = {}, {}
+    for name, docs in documents.items():
+        if not docs:
+            continue
+        key = f"{name}, extracted by extract_html"
+        langid_rows[key] = bench_langid_stage(docs, lang_id, batch_documents, repeats)
+        # The heuristics' input: lang_id's output (lang, lang_score columns), outside the timing.
+        table = _documents_table(docs)
+        labelled = _concat_kept([lang_id.process(table.slice(start, batch_documents)) for start in range(0, table.num_rows, batch_documents)])
+        heuristics_rows[key] = bench_heuristic_filters(labelled, stages, batch_documents, repeats)
+    return {
+        "pipeline": pipeline,
+        "batch_documents": batch_documents,
+        "lang_id": langid_rows,
+        "heuristic_filters": heuristics_rows,
+        "stage_params": {name: stage.params.model_dump(mode="json", exclude={"policy_phrases", "terminal_punctuation", "stop_words"})
+                         for name, stage in {"lang_id": lang_id, **stages}.items()},
+        "notes": [
+            "MB = 10^6 UTF-8 bytes of input text; 1 process (one core); medians of the repeats",
+            "the texts are extract_html's output: in the pipeline the heuristics see them after length_filter, PII "
+            "scrubbing, dedup and line dedup, so these rejection counts are not the pipeline's",
+            "alone: the stage on every document (after one untimed warm-up pass); chained: each stage gets the kept "
+            "rows of the one before, batch by batch, so a later stage sees fewer documents; documents/s of a chain "
+            "counts the documents that enter it",
+            "datatrove: filter(doc) per document, English for every document (curate's stages read the lang column), "
+            "spaCy blank English words and sentences; its C4 filter always rewrites doc.text with the kept lines "
+            "(curate's c4_quality with edit_lines false does not)",
+        ],
+    }
+
+
+def _print_lang_heuristics(section: dict) -> None:
+    for texts_name, r in section["lang_id"].items():
+        print(f"language ID, 1 process, {texts_name} ({r['documents']} documents, {r['text_mb']} MB of text):")
+        for name, row in r["implementations"].items():
+            print(f"{'  ' + name:<84} {row['documents_per_second']:>10}   {row['mb_per_second']} MB/s")
+        if r["py3langid"]["status"] != "installed":
+            print(f"{'  py3langid':<84} {'-':>10}   {r['py3langid']['status']}")
+        elif r["py3langid"]["same_label_as_lid176"] is not None:
+            print(f"{'  py3langid: same label as lid.176':<84} {r['py3langid']['same_label_as_lid176']:>10}")
+    for texts_name, r in section["heuristic_filters"].items():
+        print(f"heuristic filters, 1 process, {texts_name} ({r['documents']} documents, {r['text_mb']} MB of text):")
+        for name, row in r["implementations"].items():
+            print(f"{'  ' + name:<84} {row['documents_per_second']:>10}   {row['mb_per_second']} MB/s")
+            for stage, counts in row.get("stages", {}).items():
+                print(f"{'    ' + stage + ': documents in -> out':<84} {counts['documents_in']:>10} -> {counts['documents_out']}")
+        dt = r["datatrove"]
+        if dt["status"] != "installed":
+            print(f"{'  datatrove':<84} {'-':>10}   {dt['status']}")
+            continue
+        for name, row in dt["alone"].items():
+            print(f"{'  ' + name + ' alone (every document)':<84} {row['documents_per_second']:>10}   {row['mb_per_second']} MB/s")
+        row = dt["together"]
+        print(f"{'  datatrove ' + dt['version'] + ' GopherRepetition -> GopherQuality -> C4Quality chained':<84} {row['documents_per_second']:>10}   {row['mb_per_second']} MB/s")
+        for stage, counts in row["stages"].items():
+            print(f"{'    ' + stage + ': documents in -> out':<84} {counts['documents_in']:>10} -> {counts['documents_out']}")
+        for name, ratio in r["ratios"].items():
+            print(f"{'  ratio of MB/s, ' + name:<84} {ratio:>9}x")
 
 
 def bench_pipeline(corpus: Path, pipeline: str, repeats: int, workdir: Path) -> dict:
@@ -749,7 +1142,7 @@ def main(argv: list[str] | None = None) -> int:
         default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "extraction" / "scrapinghub-aeb" / "html"),
         help="a folder of real *.html(.gz) pages for a second extraction comparison (skipped when absent)",
     )
-    parser.add_argument("--pii-docs", type=int, default=3000, help="synthetic pages extracted for the single-process PII comparison")
+    parser.add_argument("--pii-docs", type=int, default=3000, help="synthetic pages extracted for the single-process PII, language-ID and heuristic-filter comparisons")
     parser.add_argument(
         "--pii-eval",
         default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "pii" / "presidio-research"),
@@ -779,7 +1172,9 @@ def main(argv: list[str] | None = None) -> int:
         real = _real_pages(Path(args.real_pages))
         if real:
             extraction[f"real pages ({Path(args.real_pages).parent.name})"] = bench_extraction(real, args.repeats)
-        pii = bench_pii_section(corpus_dir, args.pii_docs, real, Path(args.real_pages).parent.name, Path(args.pii_eval), args.repeats)
+        documents = section_documents(corpus_dir, args.pii_docs, real, Path(args.real_pages).parent.name)
+        pii = bench_pii_section(documents, Path(args.pii_eval), args.repeats)
+        lang_heuristics = bench_lang_heuristics_section(documents, args.pipeline, args.repeats)
         pipeline = bench_pipeline(corpus_dir, args.pipeline, args.repeats, tmp)
         import pyarrow.parquet as pq
 
@@ -795,6 +1190,7 @@ def main(argv: list[str] | None = None) -> int:
         "extraction_single_process": extraction,
         "pipeline": pipeline,
         "pii_single_process": pii,
+        "lang_id_and_heuristic_filters_single_process": lang_heuristics,
         "minhash_signatures": minhash,
         "dedup_end_to_end": dedup,
     }
@@ -806,6 +1202,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, r in by_extractor.items():
             print(f"{'extraction, 1 process, ' + pages_name + ': ' + name:<84} {r['documents_per_second']:>10}")
     _print_pii(pii)
+    _print_lang_heuristics(lang_heuristics)
     m = pipeline["median"]
     print(f"{'pipeline end-to-end (embedded Ray), synthetic sample pages':<84} {m['documents_per_second']:>10}   wall {m['wall_seconds']} s, peak RSS {m['peak_rss_mib']} MiB")
     for name, s in m["stages"].items():
