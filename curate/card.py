@@ -399,12 +399,22 @@ def _plot_funnel(card: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _languages(card: dict) -> list[str]:
+    """The languages language ID counted (most documents first), for the Hugging Face header;
+    ``mul`` when no stage labelled languages."""
+    counts: dict[str, float] = {}
+    for entry in card["stages"]:
+        if entry["stage"] == "lang_id":
+            counts = {k.removeprefix("lang_"): v for k, v in entry["counters"].items() if k.startswith("lang_") and k != "lang_und"}
+    return [code for code, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))] or ["mul"]
+
+
 def render_readme(card: dict) -> str:
     ledger = card["ledger"]
     header = {
         "license": "other",
         "pretty_name": f"curate run {card['run_id']}",
-        "language": ["mul"],
+        "language": _languages(card),
         "size_categories": [size_category(ledger["kept"])],
         "task_categories": ["text-generation"],
         "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}],

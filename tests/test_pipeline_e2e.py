@@ -81,6 +81,7 @@ def test_readme_is_a_hugging_face_dataset_card(sample_run):
     assert header["configs"][0]["data_files"][0]["path"] == "data/*.parquet"
     for key in ("license", "language", "size_categories", "pretty_name"):
         assert key in header
+    assert header["language"][0] == "en" and len(header["language"]) >= 5  # from lang_id, most documents first
 
 
 def test_shards_load_with_hf_datasets_and_rejects_carry_no_text(sample_run, tmp_path):
