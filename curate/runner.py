@@ -922,7 +922,11 @@ def run_pipeline(
             )
         else:
             ds = ds.map_batches(_StageCall(resolved, schemas[index], schemas[index + 1], stats), **common)
-    ds = ds.map_batches(AssignShard(num_shards), batch_format="pyarrow")
+    # An explicit batch size makes Ray re-batch the rows, which drops the column-less empty blocks
+    # that a shuffle's empty partitions leave behind. Without it, an actor-pool stage as the last
+    # stage passed such blocks straight into the shard shuffle, whose reduce then failed
+    # ("Schema at index 1 was different"; test_actor_stage_last_after_a_shuffle).
+    ds = ds.map_batches(AssignShard(num_shards), batch_format="pyarrow", batch_size=config.ray.batch_size)
     writer = ShardWriter(str(out_dir), schemas[-1], num_shards, config.output.model_dump())
     # One shuffle partition per output shard: the shuffle does no more work than the output needs.
     shard_rows = ds.groupby(SHARD, num_partitions=num_shards).map_groups(writer, batch_format="pyarrow").take_all()

@@ -321,3 +321,17 @@ def test_no_planted_pii_leaks_into_shards_card_rejects_or_logs(sample_run, sampl
     counts = kept.column("pii_counts").to_pylist()
     assert 0 < sum(1 for c in counts if any(c.values())) <= pii["documents_with_pii"]
     assert "## PII" in (result.out_dir / "README.md").read_text()
+
+
+def test_actor_stage_last_after_a_shuffle(ray_session, sample_corpus, tmp_path):
+    """A model (actor-pool) stage as the last stage after a global step: the shard shuffle must
+    not receive the column-less empty blocks the shuffle's empty partitions leave behind."""
+    data = yaml.safe_load((REPO / "pipelines" / "llama3.yaml").read_text())
+    data["output"].update(SMALL_SHARDS)
+    keep = {"extract_html", "length_filter", "line_dedup"}
+    data["stages"] = [s for s in data["stages"] if s["stage"] in keep] + [{"stage": "lang_id"}]
+    config = parse_pipeline(data, origin="actor-last")
+    result = run_pipeline(config, str(sample_corpus / "warc"), tmp_path / "out", cards_dir=None, run_id="actor-last")
+    assert result.card["ledger"]["balanced"]
+    assert [s["stage"] for s in result.card["stages"]][-1] == "lang_id"
+    assert len(result.card["output"]["data"]) > 1
