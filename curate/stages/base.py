@@ -85,6 +85,12 @@ class Stage:
         return cls.uses_model, cls.num_cpus, cls.num_gpus
 
     @classmethod
+    def output_columns(cls, params: StageParams) -> dict[str, pa.DataType]:
+        """The columns these parameters make the stage add (``writes``, unless a stage's columns
+        depend on its parameters, e.g. one score column per label of a user's classifier)."""
+        return dict(cls.writes)
+
+    @classmethod
     def score_histograms(cls, params: StageParams) -> dict[str, ScoreHistogram]:
         """Score columns the card draws a histogram of (with these parameters' thresholds)."""
         return {}
