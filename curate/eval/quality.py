@@ -55,6 +55,21 @@ def bootstrap_auc(scores: Sequence[float], labels: Sequence[int], rounds: int = 
     return values[int(0.025 * len(values))], values[int(0.975 * len(values)) - 1]
 
 
+def stratified_folds(labels: Sequence[int], folds: int, seed: int = 0) -> list[int]:
+    """A fold number per document: each label's documents shuffled (seeded) and dealt round-robin,
+    so every fold has both labels in the corpus's proportion (cross-validating the classifiers)."""
+    if folds < 2:
+        raise ValueError(f"folds must be >= 2, not {folds}")
+    rng = random.Random(seed)
+    assignment = [0] * len(labels)
+    for label in sorted(set(labels)):
+        members = [i for i, value in enumerate(labels) if value == label]
+        rng.shuffle(members)
+        for position, i in enumerate(members):
+            assignment[i] = position % folds
+    return assignment
+
+
 def load_labelled(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
