@@ -4,7 +4,10 @@ Checks, in order: every listed shard exists with the recorded size, sha256 and r
 unlisted shard sits beside them; reject shards carry no text; reject counts by stage and reason
 recounted from the reject rows equal the card's; the ledger balances; the per-stage chain is
 consistent; the input fingerprint matches the listed files (and, with ``inputs=True``, the
-input files themselves are re-hashed).
+input files themselves are re-hashed); and for a run with a mix, ``mix/mix.json`` against the
+card, every mix shard's size, sha256, rows, tokens (the ``tokens`` column) and first copies,
+the token arrays (files and lengths), the ``mix_not_selected`` ledger lines, and the mix ledger
+``kept = mixed + mix_not_selected``.
 """
 from __future__ import annotations
 
@@ -153,6 +156,11 @@ def audit(card_dir: str | Path, *, inputs: bool = False) -> AuditReport:
                 report.expect(sha256_of(current) == f["sha256"], f"input {f['source']}: sha256 differs from the card")
         for extra in sorted(set(listed) - {f["source"] for f in files}):
             report.expect(False, f"input {extra}: present in the corpus but not in the card")
+
+    if card.get("mix"):
+        from curate.mix.manifest import verify as verify_mix
+
+        verify_mix(base, card["mix"], ledger["kept"], report.expect)
 
     readme = base / "README.md"
     if readme.is_file():

@@ -146,6 +146,8 @@ def build_card(
     snapshot: dict,
     skipped_inputs: list[str],
     final_schema: pa.Schema,
+    mix: dict | None = None,
+    mix_sha256: str | None = None,
 ) -> dict[str, Any]:
     stage_names = [s.cls.name for s in config.stages]
     ledger, stages = compute_ledger(stage_names, shard_rows, snapshot)
@@ -171,7 +173,7 @@ def build_card(
     data = sorted((r for r in shard_rows if r["kind"] == "data"), key=lambda r: r["path"])
     rejects = sorted((r for r in shard_rows if r["kind"] == "rejects"), key=lambda r: r["path"])
     strip = lambda r: {k: r[k] for k in ("path", "rows", "bytes", "sha256")}  # noqa: E731
-    return {
+    card = {
         "format": CARD_FORMAT,
         "run_id": run_id,
         "created": dt.datetime.fromtimestamp(started_wall, dt.timezone.utc).isoformat(timespec="seconds"),
@@ -204,6 +206,11 @@ def build_card(
         "pii": pii_summary(stages),
         "timing": {"wall_seconds": round(wall_s, 2), "documents_per_second": round(ledger["input_documents"] / wall_s, 1) if wall_s else None},
     }
+    if mix is not None:
+        from curate.mix.manifest import card_summary
+
+        card["mix"] = card_summary(mix, mix_sha256)
+    return card
 
 
 def dedup_summary(stages: list[dict]) -> dict:
@@ -417,7 +424,8 @@ def render_readme(card: dict) -> str:
         "language": _languages(card),
         "size_categories": [size_category(ledger["kept"])],
         "task_categories": ["text-generation"],
-        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}],
+        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}]
+        + ([{"config_name": "mix", "data_files": [{"split": "train", "path": "mix/data/*.parquet"}]}] if card.get("mix") else []),
         "curate": {"run_id": card["run_id"], "card_format": card["format"], "config_sha256": card["pipeline"]["config_sha256"]},
     }
     lines = ["---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", ""]
@@ -449,6 +457,7 @@ def render_readme(card: dict) -> str:
     lines += _pii_section(card.get("pii"))
     lines += _scores_section(card)
     lines += _dedup_section(card.get("dedup"))
+    lines += _mix_section(card.get("mix"))
     lines += ["## Stages", ""]
     for s in card["stages"]:
         params = json.dumps(s.get("params", {}), sort_keys=True)
@@ -486,6 +495,65 @@ def _dedup_section(dedup: dict | None) -> list[str]:
     return lines
 
 
+def _mix_section(mix: dict | None) -> list[str]:
+    """Target against achieved per bucket (token shares), tokens before and after, repeats, and
+    every unattainable target or binding cap in words."""
+    if not mix:
+        return []
+    totals, ledger = mix["totals"], mix["ledger"]
+    budget = mix["budget"]
+    lines = [
+        "## Mix",
+        "",
+        f"`mix/`: {totals['shards']} shard(s), {totals['rows']:,} rows ({totals['documents']:,} documents + {totals['repeats']:,} repeats), "
+        f"{totals['tokens']:,} tokens (`{mix['tokenizer']['reference']}`, sha256 `{mix['tokenizer']['sha256'][:16]}…`), "
+        f"from {totals['documents_in']:,} kept documents / {totals['tokens_in']:,} tokens. Budget: "
+        + (f"as much as the scarcest bucket allows ({budget['tokens_target']:,.0f} tokens)" if budget["mode"] == "scarcest" else f"{budget['tokens_target']:,.0f} tokens")
+        + f"; seed {mix['seed']}. Mix ledger: **{ledger['equation']}** (kept = mixed + `mix_not_selected`) — "
+        + ("balanced." if ledger["balanced"] else f"NOT balanced: {ledger['explanation']}"),
+        "",
+        "| bucket | target | achieved | Δ pp | tokens before | tokens after | documents | repeats | epochs (max) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for b in mix["buckets"]:
+        flag = "" if b["within_tolerance"] else " ⚠"
+        lines.append(
+            f"| {b['name']} | {b['target_share']:.1%} | {b['achieved_share']:.2%}{flag} | {b['deviation_pp']:+.2f} | {b['supply_tokens']:,} | "
+            f"{b['tokens']:,} | {b['documents']:,} | {b['repeats']:,} | {b['epochs']:.2f} ({b['max_epochs']}) |"
+        )
+    if mix["unbucketed"]["documents"]:
+        lines += ["", f"{mix['unbucketed']['documents']:,} documents ({mix['unbucketed']['tokens']:,} tokens) matched no bucket rule."]
+    if mix["notes"]:
+        lines += [""] + [f"- {note}" for note in mix["notes"]]
+    lines += ["", "![mix: target vs achieved](plots/mix.png)", "",
+              "Load: `datasets.load_dataset(\"parquet\", data_files=\"mix/data/*.parquet\")`; shards, sha256 and the trainer blend list are in `mix/mix.json`.", ""]
+    return lines
+
+
+def _plot_mix(card: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    buckets = card["mix"]["buckets"]
+    names = [b["name"] for b in buckets]
+    x = range(len(names))
+    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(names) + 2), 3.4))
+    target = ax.bar([i - 0.2 for i in x], [100 * b["target_share"] for b in buckets], width=0.4, color="#adb5bd", label="target")
+    achieved = ax.bar([i + 0.2 for i in x], [100 * b["achieved_share"] for b in buckets], width=0.4,
+                      color=["#2b8a3e" if b["within_tolerance"] else "#c92a2a" for b in buckets], label="achieved")
+    ax.bar_label(target, fmt="%.1f", fontsize=8)
+    ax.bar_label(achieved, fmt="%.1f", fontsize=8)
+    ax.set_xticks(list(x), names)
+    ax.set_ylabel("share of mix tokens (%)")
+    ax.set_title("Mix: target vs achieved token share (red: off by > 0.5 pp)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def write_card(card: dict, out_dir: Path, cards_dir: Path | None) -> Path:
     """Write the card into OUT (making OUT a Hugging Face dataset folder) and a copy under cards_dir."""
     plots = out_dir / "plots"
@@ -497,6 +565,8 @@ def write_card(card: dict, out_dir: Path, cards_dir: Path | None) -> Path:
             _plot_score_histograms(entry, plots / f"scores_{entry['stage']}.png")
     if card.get("dedup", {}).get("levels"):
         _plot_cluster_sizes(card, plots / "dedup_clusters.png")
+    if card.get("mix"):
+        _plot_mix(card, plots / "mix.png")
     (out_dir / "card.json").write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     (out_dir / "README.md").write_text(render_readme(card), encoding="utf-8")
     if cards_dir is None:

@@ -39,6 +39,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         reasons = ", ".join(f"{k}={v}" for k, v in stage["rejected_by_reason"].items()) or "-"
         print(f"  {stage['stage']:<16} in={stage['documents_in']:<7} kept={stage['kept']:<7} rejected: {reasons}")
     print(f"shards: {result.out_dir / 'data'}  ({len(result.card['output']['data'])} files)")
+    mix = result.card.get("mix")
+    if mix:
+        print(f"mix: {result.out_dir / 'mix'}  ({mix['totals']['shards']} shards, {mix['totals']['tokens']:,} tokens; {mix['ledger']['equation']} (kept = mixed + mix_not_selected))")
+        for b in mix["buckets"]:
+            print(f"  {b['name']:<16} target {b['target_share']:6.1%}  achieved {b['achieved_share']:6.2%}  tokens {b['supply_tokens']:,} -> {b['tokens']:,}")
+        for note in mix["notes"]:
+            print(f"  note: {note}")
     print(f"rejects: {result.out_dir / 'rejects'}")
     print(f"card: {result.out_dir / 'README.md'} and {result.card_dir}")
     print(f"verify: curate audit {result.out_dir}")

@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from curate.mix.rules import MIX_COLUMNS, MixConfig, check_columns
+from curate.schema import DOCUMENT_SCHEMA
 from curate.stages import registry
 from curate.stages.base import Stage, StageParams
 
@@ -66,6 +68,8 @@ class _PipelineFile(_Strict):
     stages: list[StageEntry]
     output: OutputConfig = Field(default_factory=OutputConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+    # Validated on its own (MixConfig) so its errors read `mix.buckets[2].weight: ...`.
+    mix: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,10 +99,12 @@ class PipelineConfig:
     output: OutputConfig
     ray: RayConfig
     source_path: str | None = None
+    mix: MixConfig | None = None
+    mix_tokenizer_path: str | None = None  # mix.tokenizer resolved on the driver (absolute)
 
     def resolved(self) -> dict:
         """The fully defaulted config, as recorded in the card and hashed."""
-        return {
+        out = {
             "name": self.name,
             "description": self.description,
             "seed": self.seed,
@@ -107,6 +113,13 @@ class PipelineConfig:
             "output": self.output.model_dump(mode="json"),
             "ray": self.ray.model_dump(mode="json"),
         }
+        if self.mix is not None:  # only when present: pipelines without a mix keep their hash
+            out["mix"] = self.mix.model_dump(mode="json", by_alias=True)
+        return out
+
+    @property
+    def mix_seed(self) -> int:
+        return self.seed if self.mix is None or self.mix.seed is None else self.mix.seed
 
     def config_hash(self) -> str:
         # Ray resources do not change the output, so they are left out of the hash.
@@ -149,6 +162,7 @@ def parse_pipeline(data: Any, *, origin: str = "<pipeline>") -> PipelineConfig:
         except ValidationError as e:
             raise ConfigError(_format_errors(f"{where}: params.", e)) from None
         resolved.append(ResolvedStage(cls, params))
+    mix, tokenizer_path = _parse_mix(raw.mix, resolved, origin) if raw.mix is not None else (None, None)
     return PipelineConfig(
         name=raw.name,
         description=raw.description,
@@ -158,7 +172,67 @@ def parse_pipeline(data: Any, *, origin: str = "<pipeline>") -> PipelineConfig:
         output=raw.output,
         ray=raw.ray,
         source_path=None if origin.startswith("<") else origin,
+        mix=mix,
+        mix_tokenizer_path=tokenizer_path,
     )
+
+
+def _mix_location(loc: tuple) -> str:
+    out = "mix"
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def final_columns(stages: list[ResolvedStage]) -> dict[str, Any]:
+    """Columns of the documents after the last stage (name -> Arrow type)."""
+    columns = {f.name: f.type for f in DOCUMENT_SCHEMA}
+    for s in stages:
+        for name in s.cls.drops:
+            columns.pop(name, None)
+        columns.update(s.cls.output_columns(s.params))
+    return columns
+
+
+def _column_writers() -> dict[str, list[str]]:
+    """Which known stages write each column (with default parameters), for error hints."""
+    writers: dict[str, list[str]] = {}
+    for name, cls in sorted(registry().items()):
+        try:
+            columns = cls.output_columns(cls.Params())
+        except (ValidationError, TypeError, ValueError):  # a stage whose params have no defaults
+            columns = dict(cls.writes)
+        for column in columns:
+            writers.setdefault(column, []).append(name)
+    return writers
+
+
+def _parse_mix(data: dict, stages: list[ResolvedStage], origin: str) -> tuple[MixConfig, str]:
+    """The mix section: its own schema, then the columns its rules read (a rule naming a column
+    that no stage of the pipeline writes is an error naming the stage that would), then the
+    tokenizer (resolved here, on the driver, so a worker on another node gets a path)."""
+    from curate.mix.tokens import TokenizerError, resolve_tokenizer
+
+    try:
+        mix = MixConfig.model_validate(data)
+    except ValidationError as e:
+        lines = []
+        for item in e.errors():
+            msg = {"extra_forbidden": "unknown key", "missing": "required key is missing"}.get(item["type"], item["msg"])
+            lines.append(f"{origin}: {_mix_location(item['loc'])}: {msg.removeprefix('Value error, ')}")
+        raise ConfigError("; ".join(lines)) from None
+    columns = final_columns(stages)
+    clash = [c for c in MIX_COLUMNS if c in columns]
+    if clash:
+        raise ConfigError(f"{origin}: mix: column(s) {', '.join(clash)} are written by a stage, but the mix writes them")
+    problems = check_columns(mix, columns, _column_writers())
+    if problems:
+        raise ConfigError("; ".join(f"{origin}: mix.{where}: {msg}" for where, msg in problems))
+    try:
+        tokenizer_path = resolve_tokenizer(mix.tokenizer)
+    except TokenizerError as e:
+        raise ConfigError(f"{origin}: mix.tokenizer: {e}") from None
+    return mix, tokenizer_path
 
 
 def load_pipeline(path: str | Path) -> PipelineConfig:

@@ -256,6 +256,48 @@ class StageActor(_StageCall):
         _ready_stage(self)
 
 
+class StageChainActor:
+    """Consecutive CPU model stages in one actor pool: each stage's model is loaded once per actor,
+    and the batch goes through them in order (rows one stage rejects pass the next untouched).
+
+    Why: an actor pool holds its CPUs for the whole run, so three fastText students as three pools
+    need three CPUs reserved at once, and on a 2-CPU machine Ray Data waits forever for the third.
+    Chained, they need what the largest of them needs. Counters, busy time and rejects stay per stage.
+    """
+
+    def __init__(self, members: list[tuple[ResolvedStage, pa.Schema, pa.Schema]], stats):
+        self.calls = [StageActor(resolved, in_schema, out_schema, stats) for resolved, in_schema, out_schema in members]
+        self.__name__ = "+".join(call.__name__ for call in self.calls)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        for call in self.calls:
+            batch = call(batch)
+        return batch
+
+
+def actor_chains(stages) -> dict[int, list[int]]:
+    """Runs of two or more consecutive actor-pool stages without GPUs: first index -> the run's
+    indices, and every other index of the run -> [] (it runs inside the first one's actor)."""
+    chains: dict[int, list[int]] = {}
+    run: list[int] = []
+
+    def close():
+        if len(run) > 1:
+            chains[run[0]] = list(run)
+            chains.update({i: [] for i in run[1:]})
+        run.clear()
+
+    for index, resolved in enumerate(stages):
+        on_actors, _, num_gpus = resolved.placement
+        plain = not issubclass(resolved.cls, (ClusterStage, KeyCountStage, GroupStage))
+        if on_actors and not num_gpus and plain:
+            run.append(index)
+        else:
+            close()
+    close()
+    return chains
+
+
 PARTITION = "__partition"
 
 
@@ -801,6 +843,228 @@ class ShardWriter:
         return pa.Table.from_pylist(records, schema=SHARD_STATS_SCHEMA)
 
 
+# --------------------------------------------------------------------------- the mix
+#
+# After the curated corpus is written, the mix reads it back from data/ (one read task per data
+# shard), counts tokens and assigns buckets (pass 1, materialised), sums token histograms per
+# stratum in a small actor, lets the driver plan exact per-stratum thresholds from those sums
+# (curate/mix/plan.py; a refinement pass over the small key columns when a boundary bin is
+# coarse), then expands every document to its copies and shuffles them into mix shards by a
+# seeded hash (pass 2). The driver holds only per-stratum numbers and per-shard statistics.
+
+
+def _mix_stats_actor():
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class MixStats:
+        """Sums the mix's sparse token histograms (per level and stratum) and its counts."""
+
+        def __init__(self):
+            self.hist: dict[tuple[int, int], dict[int, list[int]]] = defaultdict(dict)
+            self.counts: dict[str, int] = defaultdict(int)
+
+        def add(self, level: int, sparse: dict, counts: dict | None = None):
+            for stratum, (bins, tokens, docs) in sparse.items():
+                h = self.hist[(level, int(stratum))]
+                for b, t, d in zip(bins, tokens, docs):
+                    cell = h.setdefault(int(b), [0, 0])
+                    cell[0] += int(t)
+                    cell[1] += int(d)
+            for key, value in (counts or {}).items():
+                self.counts[key] += int(value)
+
+        def level(self, level: int) -> dict:
+            return {s: dict(h) for (lv, s), h in self.hist.items() if lv == level}
+
+        def totals(self) -> dict:
+            return dict(self.counts)
+
+    return MixStats.remote()
+
+
+class MixAnnotate:
+    """Mix pass 1: reads data shards, adds tokens / bucket / stratum / key, and reports the
+    top-level token histogram of every stratum."""
+
+    def __init__(self, out_dir: str, mix, tokenizer_path: str, seed: int, document_schema: pa.Schema, batch_size: int, stats):
+        self.out_dir, self.mix, self.tokenizer_path, self.seed = out_dir, mix, tokenizer_path, seed
+        self.document_schema, self.batch_size, self.stats = document_schema, batch_size, stats
+        self._annotator = None
+
+    def __call__(self, files: pa.Table) -> Iterator[pa.Table]:
+        import ray
+
+        from curate.mix.plan import histogram, top_window
+        from curate.mix.rules import NO_STRATUM, strata_of
+        from curate.mix.select import KEY, STRATUM, Annotator
+
+        if self._annotator is None:
+            self._annotator = Annotator(self.mix, self.tokenizer_path, self.seed)
+        windows = {s.index: top_window().as_tuple() for s in strata_of(self.mix)}
+        for path in files.column("path").to_pylist():
+            for batch in pq.ParquetFile(Path(self.out_dir) / path).iter_batches(batch_size=self.batch_size):
+                started = time.perf_counter()
+                table = self._annotator.annotate(conform(pa.Table.from_batches([batch]), self.document_schema))
+                strata = table.column(STRATUM).to_numpy()
+                tokens = table.column("tokens").to_numpy()
+                sparse = histogram(strata, table.column(KEY).to_numpy(), tokens, windows)
+                unbucketed = strata == NO_STRATUM
+                counts = {"documents": table.num_rows, "tokens": int(tokens.sum()), "unbucketed_documents": int(unbucketed.sum()),
+                          "unbucketed_tokens": int(tokens[unbucketed].sum()),
+                          "busy_us": int((time.perf_counter() - started) * 1e6)}
+                ray.get(self.stats.add.remote(0, sparse, counts))
+                yield table
+
+
+class MixHistogram:
+    """Mix refinement pass: token histograms over each unfinished stratum's narrowed key window."""
+
+    def __init__(self, windows: dict, level: int, stats):
+        self.windows, self.level, self.stats = windows, level, stats
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        import ray
+
+        from curate.mix.plan import histogram
+        from curate.mix.select import KEY, STRATUM
+
+        sparse = histogram(batch.column(STRATUM).to_numpy(), batch.column(KEY).to_numpy(), batch.column("tokens").to_numpy(), self.windows)
+        ray.get(self.stats.add.remote(self.level, sparse))
+        return pa.table({"rows": [batch.num_rows]})
+
+
+class MixExpand:
+    """Mix pass 2: each document's copies (with shuffle key and shard) or its ledger line."""
+
+    def __init__(self, mix, selection: dict, num_shards: int, seed: int, document_schema: pa.Schema):
+        self.mix, self.selection, self.num_shards, self.seed, self.document_schema = mix, selection, num_shards, seed, document_schema
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        from curate.mix.select import expand
+
+        return expand(batch, self.mix, self.selection, self.num_shards, self.seed, self.document_schema)
+
+
+MIX_SHARD_STATS_SCHEMA = pa.schema([("kind", pa.string()), ("record", pa.string())])
+
+
+class MixShardWriter:
+    """Writes one mix shard (rows in shuffle-key order, optional token arrays) and its ledger lines."""
+
+    def __init__(self, out_dir: str, mix, tokenizer_path: str, document_schema: pa.Schema, num_shards: int, output: dict):
+        self.out_dir, self.mix, self.tokenizer_path = out_dir, mix, tokenizer_path
+        self.document_schema, self.num_shards, self.output = document_schema, num_shards, output
+        self.__name__ = "MixShardWriter"
+
+    def __call__(self, group: pa.Table) -> pa.Table:
+        from curate.mix.select import LEDGER_REASON, ORDER, SHARD as MIX_SHARD, ledger_rows, mix_schema
+        from curate.mix.tokens import TokenCounter
+        from curate.mix.write import shard_name, shard_summary, write_megatron, write_npy, write_parquet
+
+        shard = int(group.column(MIX_SHARD)[0].as_py())
+        name = shard_name(shard, self.num_shards)
+        out = Path(self.out_dir)
+        is_ledger = pc.is_valid(group.column(LEDGER_REASON))
+        rows, ledger = group.filter(pc.invert(is_ledger)), group.filter(is_ledger)
+        records = []
+        if rows.num_rows:
+            rows = _sorted(rows, [ORDER, "id", "mix_copy"])
+            table = conform(rows, mix_schema(self.document_schema))
+            record = {"path": f"mix/data/{name}.parquet", **write_parquet(table, out / "mix" / "data" / f"{name}.parquet", self.output),
+                      **shard_summary(table)}
+            if self.mix.tokenized != "none":
+                counter = TokenCounter(self.tokenizer_path)
+                sequences = counter.encode(table.column("text").to_pylist())
+                if [len(s) for s in sequences] != table.column("tokens").to_pylist():
+                    raise RunError(f"mix shard {name}: re-tokenised lengths differ from the token counts")
+                prefix = out / "mix" / "tokens" / name
+                if self.mix.tokenized == "megatron":
+                    files = write_megatron(prefix, sequences, counter.vocab_size)
+                else:
+                    files = write_npy(prefix.with_name(name + ".npy"), sequences)
+                arrays = {"format": self.mix.tokenized, "prefix": f"mix/tokens/{name}"}
+                for kind, f in files.items():
+                    arrays[kind] = {"path": Path(f["path"]).relative_to(out).as_posix(), "bytes": f["bytes"], "sha256": f["sha256"]}
+                record["arrays"] = arrays
+            records.append({"kind": "shard", "record": json.dumps(record)})
+        if ledger.num_rows:
+            lines = _sorted(ledger_rows(ledger), ["id"])
+            record = {"path": f"mix/not_selected/{name}.parquet", "rows": lines.num_rows,
+                      **write_parquet(lines, out / "mix" / "not_selected" / f"{name}.parquet", self.output)}
+            records.append({"kind": "not_selected", "record": json.dumps(record)})
+        return pa.Table.from_pylist(records, schema=MIX_SHARD_STATS_SCHEMA)
+
+
+def run_mix(config: PipelineConfig, out_dir: Path, data_paths: list[str], documents_in: int, document_schema: pa.Schema, run_id: str) -> dict:
+    """The mix step; returns mix.json's content (also written to OUT/mix/mix.json)."""
+    import ray
+
+    from curate.mix.manifest import build_manifest
+    from curate.mix.plan import MixPlan, plan_targets, refine
+    from curate.mix.rules import strata_of
+    from curate.mix.select import KEY, STRATUM, SHARD as MIX_SHARD
+    from curate.mix.tokens import TokenCounter, tokenizer_sha256
+
+    mix, seed, tokenizer_path = config.mix, config.mix_seed, config.mix_tokenizer_path
+    started = time.perf_counter()
+    stats = _mix_stats_actor()
+    files = ray.data.from_items([{"path": p} for p in sorted(data_paths)], override_num_blocks=max(1, len(data_paths)))
+    annotated = files.map_batches(
+        MixAnnotate(str(out_dir), mix, tokenizer_path, seed, document_schema, config.ray.batch_size * 4, stats),
+        batch_size=1, batch_format="pyarrow", num_cpus=1,
+    ).materialize()
+    totals = ray.get(stats.totals.remote())
+
+    def dense(level: int, plan: MixPlan) -> dict:
+        out = {}
+        for s, cells in ray.get(stats.level.remote(level)).items():
+            p = plan.strata[s]
+            if p.done:
+                continue
+            tokens, docs = np.zeros(p.window.bins, np.int64), np.zeros(p.window.bins, np.int64)
+            for b, (t, d) in cells.items():
+                tokens[b], docs[b] = t, d
+            out[s] = (tokens, docs)
+        return out
+
+    top = ray.get(stats.level.remote(0))
+    supply = {s: (sum(t for t, _ in cells.values()), sum(d for _, d in cells.values())) for s, cells in top.items()}
+    plan = plan_targets(mix, supply, (totals.get("unbucketed_tokens", 0), totals.get("unbucketed_documents", 0)))
+    refine(plan, dense(0, plan))
+    level = 0
+    while not plan.done:
+        level += 1
+        if level > 8:  # 64-bit keys, 12 bits a level: cannot happen
+            raise RunError("mix: threshold search did not converge")
+        keys = annotated.select_columns([STRATUM, KEY, "tokens"])
+        keys.map_batches(MixHistogram(plan.windows(), level, stats), batch_format="pyarrow").sum("rows")
+        refine(plan, dense(level, plan))
+    num_shards = max(1, math.ceil(plan.selected_tokens / mix.shard_tokens))
+    expanded = annotated.map_batches(
+        MixExpand(mix, plan.selection(), num_shards, seed, document_schema), batch_format="pyarrow", batch_size=config.ray.batch_size,
+    )
+    writer = MixShardWriter(str(out_dir), mix, tokenizer_path, document_schema, num_shards, config.output.model_dump())
+    records = expanded.groupby(MIX_SHARD, num_partitions=num_shards).map_groups(writer, batch_format="pyarrow").take_all()
+    ray.kill(stats)
+    shards = [json.loads(r["record"]) for r in records if r["kind"] == "shard"]
+    ledger_files = [json.loads(r["record"]) for r in records if r["kind"] == "not_selected"]
+    counter = TokenCounter(tokenizer_path)
+    manifest = build_manifest(
+        run_id=run_id, seed=seed, config=mix.model_dump(mode="json", by_alias=True),
+        tokenizer={"reference": mix.tokenizer, "path": tokenizer_path, "sha256": tokenizer_sha256(tokenizer_path), "vocab_size": counter.vocab_size},
+        plan=plan, documents_in=documents_in, shards=shards, not_selected=ledger_files,
+        annotated_documents=int(totals.get("documents", 0)), tokens_in=int(totals.get("tokens", 0)),
+    )
+    manifest["strata"] = len(strata_of(mix))
+    manifest["threshold_passes"] = level + 1
+    manifest["wall_seconds"] = round(time.perf_counter() - started, 2)
+    manifest["busy_seconds_pass1"] = round(totals.get("busy_us", 0) / 1e6, 2)
+    (out_dir / "mix").mkdir(parents=True, exist_ok=True)
+    (out_dir / "mix" / "mix.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -819,7 +1083,7 @@ def plan_num_shards(total_input_bytes: int, shard_input_mib: float) -> int:
 def _prepare_out_dir(out_dir: Path) -> None:
     """Clear what a previous run wrote here (only our own files), so stale shards never mix in."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for sub in ("data", "rejects", "plots"):
+    for sub in ("data", "rejects", "plots", "mix"):
         shutil.rmtree(out_dir / sub, ignore_errors=True)
     for name in ("README.md", "card.json"):
         (out_dir / name).unlink(missing_ok=True)
@@ -860,9 +1124,14 @@ def run_pipeline(
     # Global steps decide each key in one partition: enough partitions to keep every CPU busy, and
     # more as the input grows, so one partition's memory does not grow with the corpus.
     num_partitions = max(num_shards, 2 * max(1, ray_info["cpus"]), plan_num_shards(total_bytes, config.ray.partition_input_mib))
+    chains = actor_chains(config.stages)
     for index, resolved in enumerate(config.stages):
+        if index in chains and not chains[index]:
+            continue  # runs inside the actor of the chain it belongs to
         cls = resolved.cls
         on_actors, num_cpus, num_gpus = resolved.placement
+        if chains.get(index):
+            num_cpus = max(config.stages[i].placement[1] for i in chains[index])
         common = dict(batch_size=config.ray.batch_size, batch_format="pyarrow", num_cpus=num_cpus)
         if num_gpus:
             common["num_gpus"] = num_gpus
@@ -913,6 +1182,14 @@ def run_pipeline(
             ds = ds.groupby(PARTITION, num_partitions=num_partitions).map_groups(
                 _StageCall(resolved, keyed_schema, schemas[index + 1], stats), batch_format="pyarrow", num_cpus=cls.num_cpus
             )
+        elif on_actors and chains.get(index):
+            members = chains[index]
+            ds = ds.map_batches(
+                StageChainActor,
+                fn_constructor_args=([(config.stages[i], schemas[i], schemas[i + 1]) for i in members], stats),
+                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=config.ray.max_actors),
+                **common,
+            )
         elif on_actors:
             ds = ds.map_batches(
                 StageActor,
@@ -932,6 +1209,10 @@ def run_pipeline(
     shard_rows = ds.groupby(SHARD, num_partitions=num_shards).map_groups(writer, batch_format="pyarrow").take_all()
     snapshot = ray.get(stats.snapshot.remote())
     ray.kill(stats)
+    mix_manifest = None
+    if config.mix is not None:
+        data_shards = [r for r in shard_rows if r["kind"] == "data"]
+        mix_manifest = run_mix(config, out_dir, [r["path"] for r in data_shards], sum(r["rows"] for r in data_shards), schemas[-1], run_id)
     wall_s = time.perf_counter() - started
 
     card = card_mod.build_card(
@@ -947,8 +1228,12 @@ def run_pipeline(
         snapshot=snapshot,
         skipped_inputs=skipped,
         final_schema=schemas[-1],
+        mix=mix_manifest,
+        mix_sha256=sha256_file(out_dir / "mix" / "mix.json") if mix_manifest is not None else None,
     )
     card_dir = card_mod.write_card(card, out_dir, Path(cards_dir) if cards_dir else None)
     if not card["ledger"]["balanced"]:
         raise RunError(f"ledger does not balance: {card['ledger']['explanation']} (card written to {card_dir})")
+    if mix_manifest is not None and not mix_manifest["ledger"]["balanced"]:
+        raise RunError(f"mix ledger does not balance: {mix_manifest['ledger']['explanation']} (card written to {card_dir})")
     return RunResult(run_id=run_id, out_dir=out_dir, card_dir=card_dir, card=card)

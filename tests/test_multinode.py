@@ -1,7 +1,8 @@
 """A two-node Ray cluster on one machine, in a private network namespace with only loopback.
 
 The test starts the head and a worker node itself (`ray start`), runs `curate run` against the
-cluster, stops it, and checks the shards are byte-identical to a one-node run.
+cluster, stops it, and checks the shards — curated corpus, rejects, and the mix's shards and token
+arrays — are byte-identical to a one-node run.
 """
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from curate.config import parse_pipeline
 from curate.runner import run_pipeline
 from curate.sample import generate_sample_corpus
-from tests.test_pipeline_e2e import SMALL_SHARDS, _config
+from tests.test_mix_on_ray import MIX
+from tests.test_pipeline_e2e import SMALL_SHARDS
 
 pytestmark = [pytest.mark.slow, pytest.mark.multinode]
 
@@ -35,16 +38,18 @@ def test_two_node_cluster_gives_byte_identical_shards(ray_session, tmp_path):
     corpus = tmp_path / "corpus"
     generate_sample_corpus(corpus, seed=11, pages=200, pages_per_warc=50)
     pipeline = tmp_path / "pipeline.yaml"
-    config = _config(**SMALL_SHARDS)
-    one_node = run_pipeline(config, str(corpus / "warc"), tmp_path / "one", cards_dir=None, run_id="one-node")
 
     import yaml
 
     from tests.conftest import REPO
 
+    # The shipped pipeline plus a mix (token arrays included): the mix shards must match too.
     data = yaml.safe_load((REPO / "pipelines" / "llama3.yaml").read_text())
     data["output"].update(SMALL_SHARDS)
-    pipeline.write_text(yaml.safe_dump(data))
+    data["mix"] = MIX
+    pipeline.write_text(yaml.safe_dump(data, allow_unicode=True))
+    config = parse_pipeline(data, origin=str(pipeline))
+    one_node = run_pipeline(config, str(corpus / "warc"), tmp_path / "one", cards_dir=None, run_id="one-node")
 
     bin_dir = Path(sys.executable).parent
     node = "--num-cpus=1 --memory=3000000000 --object-store-memory=300000000"
@@ -80,3 +85,10 @@ def test_two_node_cluster_gives_byte_identical_shards(ray_session, tmp_path):
     shards = lambda card: {e["path"]: e["sha256"] for e in card["output"]["data"] + card["output"]["rejects"]}  # noqa: E731
     assert shards(two) == shards(one_node.card)
     assert len(shards(two)) > 2
+    mixed = lambda out: [  # noqa: E731
+        (s["path"], s["sha256"], s["arrays"]["bin"]["sha256"], s["arrays"]["idx"]["sha256"])
+        for s in json.loads((out / "mix" / "mix.json").read_text())["shards"]
+    ]
+    assert two["mix"]["ledger"]["balanced"] and len(mixed(tmp_path / "two")) >= 2
+    assert mixed(tmp_path / "two") == mixed(one_node.out_dir)
+    assert two["mix"]["buckets"] == one_node.card["mix"]["buckets"]
