@@ -4,14 +4,15 @@ Pages (``student_corpus``), deduplicated by text, at least ``min_words`` words:
 
 * real pages from ``../shared`` through ``curate.eval.dirty_kl.real_pages`` — the Scrapinghub AEB
   article bodies, the trafilatura-eval pages and the HTML of the real WARC files (Common Crawl
-  2020-34 / 2024-22, ClueWeb09-ja, wget crawls), extracted by curate's own ``HtmlExtractor`` —
-  **without the DCLM labelled documents**, so the students' AUC on those labels is measured on
+  2020-34 / 2024-22, ClueWeb09-ja, wget crawls), and the Readability test pages, extracted by
+  curate's own ``HtmlExtractor`` — **without the DCLM labelled documents**, so the students' AUC on those labels is measured on
   documents no model of the chain learned from except the teacher (whose AUC is cross-validated);
-* pages of curate's sample corpus (``curate.sample``, seed 1 — ``make curate`` uses seed 0), their
-  gold main text, with their generator category (code, math, ...) and topic kept for sanity checks.
+* pages of curate's sample corpus (``curate.sample``, seed 1 — ``make curate`` uses seed 0), extracted
+  from their HTML like any page, with their generator category (code, math, ...) and topic kept for
+  sanity checks.
 
-``teacher_outputs`` embeds every page once with the teacher's encoder and caches the embeddings in
-``classifiers/.cache/`` (git-ignored) under a hash of the texts and the encoder, so the quality and
+``teacher_embeddings`` embeds every page once with the teacher's encoder and caches the embeddings in
+``classifiers/.cache/`` (git-ignored) under the encoder and each text's sha1, so the quality and
 domain recipes share one pass.
 """
 from __future__ import annotations
@@ -33,19 +34,51 @@ CACHE = ROOT / "classifiers" / ".cache"
 
 
 def sample_pages(pages: int, seed: int = 1) -> list[dict]:
+    """Sample-corpus pages as the pipeline sees them: the HTML of each response record through
+    curate's reader and ``HtmlExtractor`` (students must learn the text they will score, and the
+    extracted page differs from the generator's gold text: a title, paragraph breaks, formulas)."""
+    from curate.eval.dirty_kl import extracted_texts
+    from curate.readers import list_inputs, read_file
     from curate.sample import generate_sample_corpus, read_ground_truth
 
     with tempfile.TemporaryDirectory() as tmp:
         generate_sample_corpus(Path(tmp), seed=seed, pages=pages)
-        rows = read_ground_truth(Path(tmp))
-    return [{"origin": "sample", "key": r["url"], "text": r["main_text"], "category": r["category"], "topic": r.get("topic"),
-             "language": r.get("language")} for r in rows if r.get("main_text")]
+        truth = {r["id"]: r for r in read_ground_truth(Path(tmp))}
+        payloads = []
+        for f in list_inputs(str(Path(tmp) / "warc")):
+            for out in read_file(f):
+                for row in out.kept.select(["id", "html", "charset"]).to_pylist():
+                    if row["html"] and truth.get(row["id"], {}).get("main_text"):
+                        payloads.append((row["id"], row["html"], row["charset"]))
+    out = []
+    for key, text in extracted_texts(payloads):
+        r = truth[key]
+        out.append({"origin": "sample", "key": r["url"], "text": text, "category": r["category"], "topic": r.get("topic"),
+                    "language": r.get("language")})
+    return out
 
 
 def real_pages_unlabelled(shared: Path = SHARED) -> list[dict]:
-    from curate.eval.dirty_kl import real_pages
+    """``real_pages`` without DCLM, plus the Readability test pages (their ``source.html``)."""
+    import gzip
 
-    return [{"origin": p.source, "key": p.key, "text": p.text, "language": p.lang} for p in real_pages(shared) if p.source != "dclm"]
+    from curate.eval.dirty_kl import extracted_texts, real_pages
+    from curate.langid import LanguageIdentifier
+
+    pages = [{"origin": p.source, "key": p.key, "text": p.text, "language": p.lang} for p in real_pages(shared) if p.source != "dclm"]
+    readability = shared / "data" / "extraction" / "readability-testpages" / "test-pages"
+    payloads = []
+    for case in sorted(readability.iterdir()) if readability.is_dir() else []:
+        for name, opener in (("source.html.gz", gzip.open), ("source.html", open)):
+            if (case / name).is_file():
+                with opener(case / name, "rb") as handle:
+                    payloads.append((f"readability:{case.name}", handle.read(), None))
+                break
+    extra = extracted_texts(payloads)
+    languages = LanguageIdentifier().predict([text for _, text in extra])
+    pages += [{"origin": "readability", "key": key, "text": text, "language": lang}
+              for (key, text), (lang, _) in zip(extra, languages)]
+    return pages
 
 
 def student_corpus(sample: int = 3000, shared: Path = SHARED, min_words: int = 50, seed: int = 1,

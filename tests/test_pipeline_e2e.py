@@ -14,7 +14,7 @@ import yaml
 from curate.audit import audit
 from curate.config import load_pipeline, parse_pipeline
 from curate.runner import run_pipeline
-from curate.sample import generate_sample_corpus
+from curate.sample import generate_sample_corpus, read_ground_truth
 from tests.conftest import REPO, shared_path
 
 pytestmark = pytest.mark.slow
@@ -56,7 +56,8 @@ def test_ledger_balances_and_card_is_complete(sample_run):
     assert ledger["input_documents"] >= 300  # every page is a document (or a read reject)
     assert 0 < ledger["kept"] < ledger["input_documents"]
     assert [s["stage"] for s in card["stages"]] == ["read", "extract_html", "length_filter", "url_dedup", "pii_scrub", "lang_id", "exact_dedup", "fuzzy_dedup", "line_dedup",
-        "gopher_repetition", "gopher_quality", "c4_quality", "dirty_words", "token_distribution"]
+        "gopher_repetition", "gopher_quality", "c4_quality", "dirty_words", "token_distribution",
+        "quality_fasttext", "domain_fasttext", "topic_fasttext"]
     # Ray runs the extraction in each worker's main thread, so the per-document time bound holds.
     extract = card["stages"][1]
     assert extract["counters"].get("documents_bound_by_watchdog", 0) == 0
@@ -71,6 +72,26 @@ def test_ledger_balances_and_card_is_complete(sample_run):
     copy = cards / "e2e-run"
     assert json.loads((copy / "card.json").read_text()) == card
     assert (copy / "plots" / "stages.png").is_file()
+
+
+def test_classifier_students_score_every_kept_document(sample_run, sample_corpus):
+    result, _ = sample_run
+    table = pq.read_table(sorted((result.out_dir / "data").glob("*.parquet")))
+    for column in ("quality_fasttext", "domain_code", "domain_math", "domain_prose", "topic_score"):
+        values = table.column(column).to_pylist()
+        assert None not in values and all(0.0 <= v <= 1.0 for v in values), column
+    taxonomy = json.loads((REPO / "classifiers" / "domain" / "taxonomy.json").read_text())
+    assert set(table.column("topic").to_pylist()) <= set(taxonomy["heads"]["topic"]["labels"])
+    # Code tutorials of the sample corpus are found as code (the ground truth knows which they are).
+    truth = {r["id"]: r["category"] for r in read_ground_truth(sample_corpus)}
+    code = [c for i, c in zip(table.column("id").to_pylist(), table.column("domain_code").to_pylist()) if truth.get(i) == "code"]
+    assert code and sum(c >= 0.5 for c in code) >= 0.8 * len(code)
+    # The card names each shipped model with the sha256 of the file the run used.
+    models = {m["reference"]: m for m in result.card["environment"]["models"] if "reference" in m}
+    for reference in ("builtin:quality_fasttext", "builtin:domain_fasttext", "builtin:topic_fasttext"):
+        assert len(models[reference]["sha256"]) == 64
+    students = {s["stage"]: s for s in result.card["stages"]}
+    assert students["quality_fasttext"]["counters"]["documents_scored"] == students["quality_fasttext"]["documents_in"]
 
 
 def test_readme_is_a_hugging_face_dataset_card(sample_run):

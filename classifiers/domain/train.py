@@ -47,7 +47,7 @@ SAMPLE_TOPICS = {"technology": "technology", "science": "science", "health": "he
                  "environment": "environment", "culture": "arts_entertainment", "history": "history"}
 # URL words that make a page's topic obvious (checked in this order; the first match decides).
 URL_TOPICS = (
-    (r"sport|football|soccer|basketball|tennis|nba|nfl|cricket|olymp", "sports"),
+    (r"sport|football|soccer|basketball|tennis|\bnba\b|\bnfl\b|cricket|olymp", "sports"),
     (r"recipe|cooking|food|cuisine|restaurant", "food"),
     (r"health|medic|disease|doctor|hospital|cancer", "health"),
     (r"travel|tourism|hotel|vacation|holiday", "travel"),
@@ -55,7 +55,7 @@ URL_TOPICS = (
     (r"financ|business|market|stock|econom|invest", "business_finance"),
     (r"science|physics|chemistry|biology|astronom", "science"),
     (r"movie|film|music|celebrit|entertainment", "arts_entertainment"),
-    (r"programming|python|javascript|developer|github|stackoverflow", "programming"),
+    (r"programming|python|javascript|developer|stackoverflow", "programming"),
 )
 
 

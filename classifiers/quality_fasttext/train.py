@@ -60,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     held_out = split_held_out(len(pages), seed=args.seed)
     confident = np.abs(teacher_scores - 0.5) >= args.margin
     train = [("hq" if s >= 0.5 else "lq", t) for t, s, h, c in zip(texts, teacher_scores, held_out, confident) if c and not h]
-    train_student(train, args.out, seed=args.seed)
+    # No class balancing: the score ranks pages (AUC), and repeating the few low-quality pages nine
+    # times adds no information, only memorisation of them (balancing is for labels that must win
+    # an argmax, as in classifiers/domain).
+    train_student(train, args.out, seed=args.seed, balance=False)
 
     student = FastTextClassifier(args.out)
     hq = student.labels.index("hq")

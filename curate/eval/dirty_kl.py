@@ -141,7 +141,7 @@ class RealPage:
     label: int | None = None  # DCLM: 1 = high quality, 0 = low
 
 
-def _extracted(payloads: list[tuple[str, bytes, str | None]]) -> list[tuple[str, str]]:
+def extracted_texts(payloads: list[tuple[str, bytes, str | None]]) -> list[tuple[str, str]]:
     """(key, main text) of the pages curate's HtmlExtractor keeps, for (key, html, charset) triples."""
     from curate.schema import DOCUMENT_SCHEMA, conform
     from curate.stages.extract_html import HtmlExtractor
@@ -176,7 +176,7 @@ def real_pages(shared: Path = DEFAULT_SHARED, with_language: bool = True) -> lis
                 pages.append(RealPage("dclm", str(i), row["text"], label=int(row["label"])))
     if (shared / TRAFILATURA_EVAL).is_dir():
         snippets = load_trafilatura_eval(shared / TRAFILATURA_EVAL)
-        pages += [RealPage("trafilatura-eval", key, text) for key, text in _extracted([(p.key, p.html, None) for p in snippets])]
+        pages += [RealPage("trafilatura-eval", key, text) for key, text in extracted_texts([(p.key, p.html, None) for p in snippets])]
     for name in REAL_WARCS:
         path = shared / "data" / "warc" / name
         if not path.is_file():
@@ -188,7 +188,7 @@ def real_pages(shared: Path = DEFAULT_SHARED, with_language: bool = True) -> lis
                     texts.append((row["url"] or row["id"], row["text"]))
                 elif row["html"] and "html" in (row["content_type"] or "html"):
                     html.append((row["url"] or row["id"], row["html"], row["charset"]))
-        pages += [RealPage(f"warc:{name}", key, text) for key, text in texts + _extracted(html)]
+        pages += [RealPage(f"warc:{name}", key, text) for key, text in texts + extracted_texts(html)]
     pages = [p for p in pages if p.text and p.text.strip()]
     if with_language and pages:
         from curate.langid import LanguageIdentifier

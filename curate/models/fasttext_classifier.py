@@ -18,9 +18,12 @@ fastText 0.9.2 (the fasttext-numpy2-wheel build) fails with "Encountered NaN" wh
 """
 from __future__ import annotations
 
+import math
 import os
+import random
 import re
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -84,7 +87,8 @@ def labels_of(path: str | Path) -> tuple[str, ...]:
 
 def train_student(examples: Iterable[tuple[str, str]], out_path: str | Path, *, dim: int = 64, epoch: int = 25,
                   lr: float = 0.5, word_ngrams: int = 2, min_count: int = 2, bucket: int = 200_000,
-                  quantize: bool = True, cutoff: int = 50_000, seed: int = 0, max_chars: int | None = DEFAULT_MAX_CHARS) -> Path:
+                  quantize: bool = True, cutoff: int = 50_000, seed: int = 0, max_chars: int | None = DEFAULT_MAX_CHARS,
+                  balance: bool = True, max_repeat: int = 20) -> Path:
     """Train a supervised fastText model on ``(label, text)`` pairs and save it to ``out_path``
     (``.ftz`` when quantised: product-quantised, vocabulary cut to the ``cutoff`` most useful words
     and retrained, typically 50-100x smaller than the ``.bin``)."""
@@ -94,12 +98,16 @@ def train_student(examples: Iterable[tuple[str, str]], out_path: str | Path, *, 
         raise ValueError("word_ngrams must be >= 2 (fastText 0.9.2 diverges to NaN without n-gram buckets)")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [(label, line) for label, line in ((label, fasttext_line(text, max_chars)) for label, text in examples) if line]
+    if balance and lines:
+        counts = Counter(label for label, _ in lines)
+        largest = max(counts.values())
+        lines = [row for row in lines for _ in range(min(max_repeat, math.ceil(largest / counts[row[0]])))]
+    random.Random(seed).shuffle(lines)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as handle:
         train_file = handle.name
-        for label, text in examples:
-            line = fasttext_line(text, max_chars)
-            if line:
-                handle.write(f"{LABEL_PREFIX}{label} {line}\n")
+        for label, line in lines:
+            handle.write(f"{LABEL_PREFIX}{label} {line}\n")
     try:
         model = fasttext.train_supervised(input=train_file, dim=dim, epoch=epoch, lr=lr, wordNgrams=word_ngrams,
                                           minCount=min_count, bucket=bucket, thread=1, seed=seed, verbose=0)

@@ -22,6 +22,12 @@ _STAGE_MODULES = [
     "curate.stages.c4_quality",
     "curate.stages.dirty_words",
     "curate.stages.token_distribution",
+    "curate.stages.fasttext_classifier",
+    "curate.stages.quality_fasttext",
+    "curate.stages.domain_fasttext",
+    "curate.stages.topic_fasttext",
+    "curate.stages.embed_classifier",
+    "curate.stages.hf_classifier",
 ]
 
 
