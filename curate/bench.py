@@ -19,6 +19,10 @@ Writes a JSON file and prints a table:
     datatrove's GopherRepetitionFilter, GopherQualityFilter and C4QualityFilter (when installed:
     `pip install -e '.[bench]'`) alone and chained against curate's three; MB/s and documents/s
     (median of --repeats passes);
+  * the model-based classifiers, 1 process and 1 torch thread, on the same texts: the YAML's fastText
+    students (quality, domain, topic) alone and chained and the raw fastText predict (the baseline),
+    the MiniLM teacher (embed_classifier) and a MiniLM sequence classifier (hf_classifier's model
+    code) on --transformer-docs texts; documents/s and the students / transformer ratio;
   * MinHash signatures/s, 1 process, on the kept texts of the first run: datasketch per document
     and bulk, rensa (when installed: `pip install -e '.[bench]'`) and curate's BatchMinHasher;
   * a dedup-only run (the pipeline's *_dedup stages) over pre-extracted JSONL at two corpus sizes:
@@ -934,6 +938,103 @@ def _print_lang_heuristics(section: dict) -> None:
             print(f"{'  ratio of MB/s, ' + name:<84} {ratio:>9}x")
 
 
+CLASSIFIER_STUDENTS = ("quality_fasttext", "domain_fasttext", "topic_fasttext")
+
+
+def bench_classifiers(docs: list[dict], pipeline: str, repeats: int, transformer_documents: int, workdir: Path) -> dict:
+    """The model-based classifiers on one core (torch limited to one thread), on the same texts:
+
+    * each fastText student of ``pipeline`` (its params) alone and the three chained, as stages over
+      Arrow batches of its ray.batch_size (text out of Arrow, normalisation, predict, columns,
+      histogram, split), and the raw fastText predict of the quality model on lines normalised
+      outside the timing (the baseline: what the model costs);
+    * the MiniLM teacher (``embed_classifier``, default heads) and a MiniLM sequence classifier
+      through ``hf_classifier``'s model code (``curate.models.seqcls.throughput``; a fresh two-label
+      head on the shipped MiniLM: the speed of a fine-tuned one), at 256 tokens, on the first
+      ``transformer_documents`` texts.
+
+    Ratios: chained students' documents/s over each transformer's (the issue asks >= 100x)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from curate.config import load_pipeline
+    from curate.models.fasttext_classifier import fasttext_line
+    from curate.models.resolve import resolve_model
+    from curate.models.seqcls import throughput
+    from curate.stages import registry
+    from curate.stages.embed_classifier import EmbedClassifier, EmbedClassifierParams
+
+    torch.set_num_threads(1)
+    config = load_pipeline(pipeline)
+    batch_documents = config.ray.batch_size
+    stages = {}
+    for name in CLASSIFIER_STUDENTS:
+        stages[name] = _pipeline_stage(config, name)
+        if stages[name] is None:
+            stages[name] = registry()[name]()
+            stages[name].ensure_setup()
+    table = _documents_table(docs)
+    batches = [table.slice(start, batch_documents) for start in range(0, table.num_rows, batch_documents)]
+    n, text_bytes = table.num_rows, sum(len(d["text"].encode("utf-8")) for d in docs)
+    rows = {}
+    for name, stage in stages.items():
+        stage.process(batches[0])  # warm-up
+        rows[f"curate {name} stage"] = _timed(lambda stage=stage: [stage.process(b) for b in batches], repeats, n, text_bytes)
+
+    def chained():
+        for batch in batches:
+            for stage in stages.values():
+                batch = stage.process(batch).kept
+
+    rows["curate " + " -> ".join(stages) + " chained"] = _timed(chained, repeats, n, text_bytes)
+    quality = stages["quality_fasttext"]
+    lines = [fasttext_line(d["text"], quality.params.max_chars) for d in docs]
+    rows["raw fastText predict (quality model, k=-1, lines normalised beforehand)"] = _timed(
+        lambda: quality.model.model.predict(lines, k=-1), repeats, n, text_bytes)
+
+    few = docs[:transformer_documents]
+    few_table = _documents_table(few)
+    few_bytes = sum(len(d["text"].encode("utf-8")) for d in few)
+    teacher = EmbedClassifier(EmbedClassifierParams(torch_threads=1))
+    teacher.ensure_setup()
+    teacher.process(few_table.slice(0, 8))  # warm-up
+    rows["curate embed_classifier stage (MiniLM teacher: quality head + domain and topic heads, 256 tokens)"] = _timed(
+        lambda: teacher.process(few_table), repeats, len(few), few_bytes)
+    minilm = resolve_model("builtin:all-MiniLM-L6-v2")
+    head_dir = workdir / "minilm-seqcls"
+    AutoModelForSequenceClassification.from_pretrained(minilm, num_labels=2).save_pretrained(head_dir)
+    AutoTokenizer.from_pretrained(minilm).save_pretrained(head_dir)
+    seqcls = throughput([d["text"] for d in few], str(head_dir), max_tokens=256, batch_size=16, repeats=repeats, threads=1)
+    rows["curate hf_classifier model code (MiniLM + 2-label head, 256 tokens)"] = {
+        "documents": len(few), "seconds_median": round(statistics.median(seqcls["seconds"]), 3),
+        "mb_per_second": round(few_bytes / 1e6 / statistics.median(seqcls["seconds"]), 2),
+        "documents_per_second": round(seqcls["docs_per_s"], 1), "runs": [round(t, 3) for t in seqcls["seconds"]],
+        "truncated_documents": seqcls["truncated_documents"],
+    }
+    chain_name = "curate " + " -> ".join(stages) + " chained"
+    chain = rows[chain_name]["documents_per_second"]
+    ratios = {f"{chain_name} / {name}": round(chain / rows[name]["documents_per_second"], 1)
+              for name in rows if "MiniLM" in name}
+    return {"documents": n, "text_mb": round(text_bytes / 1e6, 2), "batch_documents": batch_documents,
+            "transformer_documents": len(few), "implementations": rows, "ratios": ratios,
+            "notes": ["1 process, torch limited to 1 thread: documents/s per core; medians of the repeats after a warm-up",
+                      "students and teacher read the same extract_html output; the transformers read the first 256 tokens"]}
+
+
+def bench_classifiers_section(documents: dict[str, list[dict]], pipeline: str, repeats: int, transformer_documents: int, workdir: Path) -> dict:
+    return {name: bench_classifiers(docs, pipeline, repeats, transformer_documents, workdir)
+            for name, docs in documents.items() if docs}
+
+
+def _print_classifiers(section: dict) -> None:
+    for texts_name, r in section.items():
+        print(f"model-based classifiers, 1 core, {texts_name} ({r['documents']} documents, {r['text_mb']} MB; transformers on {r['transformer_documents']}):")
+        for name, row in r["implementations"].items():
+            print(f"{'  ' + name[:82]:<84} {row['documents_per_second']:>10}   {row['mb_per_second']} MB/s")
+        for name, ratio in r["ratios"].items():
+            print(f"{'  ratio ' + name[-76:]:<84} {ratio:>9}x")
+
+
 def bench_pipeline(corpus: Path, pipeline: str, repeats: int, workdir: Path) -> dict:
     import ray
 
@@ -1148,6 +1249,7 @@ def main(argv: list[str] | None = None) -> int:
         default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "pii" / "presidio-research"),
         help="a folder of presidio-research *.json labelled samples for PII precision/recall (skipped when absent)",
     )
+    parser.add_argument("--transformer-docs", type=int, default=200, help="texts the MiniLM teacher and sequence classifier are timed on")
     parser.add_argument("--dedup-docs", type=int, default=None, help="documents of the smaller dedup-only corpus (default: every kept document of the first pipeline run)")
     parser.add_argument("--dedup-scale", type=int, default=4, help="the larger dedup-only corpus is this many times the smaller")
     parser.add_argument("--dedup-partition-mib", type=float, default=2.0, help="shuffle partition size (MiB of input) for the dedup-only runs")
@@ -1175,6 +1277,7 @@ def main(argv: list[str] | None = None) -> int:
         documents = section_documents(corpus_dir, args.pii_docs, real, Path(args.real_pages).parent.name)
         pii = bench_pii_section(documents, Path(args.pii_eval), args.repeats)
         lang_heuristics = bench_lang_heuristics_section(documents, args.pipeline, args.repeats)
+        classifiers = bench_classifiers_section(documents, args.pipeline, args.repeats, args.transformer_docs, tmp)
         pipeline = bench_pipeline(corpus_dir, args.pipeline, args.repeats, tmp)
         import pyarrow.parquet as pq
 
@@ -1191,6 +1294,7 @@ def main(argv: list[str] | None = None) -> int:
         "pipeline": pipeline,
         "pii_single_process": pii,
         "lang_id_and_heuristic_filters_single_process": lang_heuristics,
+        "classifiers_single_process": classifiers,
         "minhash_signatures": minhash,
         "dedup_end_to_end": dedup,
     }
@@ -1203,6 +1307,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'extraction, 1 process, ' + pages_name + ': ' + name:<84} {r['documents_per_second']:>10}")
     _print_pii(pii)
     _print_lang_heuristics(lang_heuristics)
+    _print_classifiers(classifiers)
     m = pipeline["median"]
     print(f"{'pipeline end-to-end (embedded Ray), synthetic sample pages':<84} {m['documents_per_second']:>10}   wall {m['wall_seconds']} s, peak RSS {m['peak_rss_mib']} MiB")
     for name, s in m["stages"].items():

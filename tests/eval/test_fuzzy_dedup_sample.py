@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow
 def _pipeline(stage_names, **output):
     data = yaml.safe_load((REPO / "pipelines" / "llama3.yaml").read_text())
     data["stages"] = [s for s in data["stages"] if s["stage"] in stage_names]
+    data.pop("mix", None)  # its rules read columns of stages left out here
     data["output"].update(output)
     return parse_pipeline(data, origin="pipelines/llama3.yaml")
 
