@@ -340,7 +340,25 @@ def _scores_section(card: dict) -> list[str]:
     for e in entries:
         reasons = ", ".join(f"{k}: {v}" for k, v in e["rejected_by_reason"].items()) or "none"
         lines += [f"`{e['stage']}` — removed by rule: {reasons}.", "", f"![{e['stage']} scores](plots/scores_{e['stage']}.png)", ""]
+    lines += _audit_lines(card)
     return lines
+
+
+def _audit_lines(card: dict) -> list[str]:
+    """Student-teacher agreement, from a teacher stage's ``audit_<name>_documents/agree`` counters."""
+    rows = []
+    for entry in card["stages"]:
+        counters = entry.get("counters", {})
+        for key, documents in sorted(counters.items()):
+            if key.startswith("audit_") and key.endswith("_documents") and documents:
+                name = key[len("audit_"):-len("_documents")]
+                agree = counters.get(f"audit_{name}_agree", 0)
+                rows.append(f"| {name} | `{entry['stage']}` | {int(documents):,} | {agree / documents:.1%} |")
+    if not rows:
+        return []
+    return ["Students against their teacher on this run's audit sample (same side of 0.5 for quality, same top",
+            "label for domain and topic):", "", "| student | teacher stage | documents | agreement |", "|---|---|---:|---:|",
+            *rows, ""]
 
 
 def _plot_cluster_sizes(card: dict, path: Path) -> None:

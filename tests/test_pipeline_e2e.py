@@ -59,7 +59,7 @@ def test_ledger_balances_and_card_is_complete(sample_run):
     assert 0 < ledger["kept"] < ledger["input_documents"]
     assert [s["stage"] for s in card["stages"]] == ["read", "extract_html", "length_filter", "url_dedup", "pii_scrub", "lang_id", "exact_dedup", "fuzzy_dedup", "line_dedup",
         "gopher_repetition", "gopher_quality", "c4_quality", "dirty_words", "token_distribution",
-        "quality_fasttext", "domain_fasttext", "topic_fasttext"]
+        "quality_fasttext", "domain_fasttext", "topic_fasttext", "embed_classifier"]
     # Ray runs the extraction in each worker's main thread, so the per-document time bound holds.
     extract = card["stages"][1]
     assert extract["counters"].get("documents_bound_by_watchdog", 0) == 0
@@ -94,6 +94,11 @@ def test_classifier_students_score_every_kept_document(sample_run, sample_corpus
         assert len(models[reference]["sha256"]) == 64
     students = {s["stage"]: s for s in result.card["stages"]}
     assert students["quality_fasttext"]["counters"]["documents_scored"] == students["quality_fasttext"]["documents_in"]
+    # The teacher audits the students on its hashed sample: agreement counts are in the card.
+    teacher = students["embed_classifier"]["counters"]
+    assert teacher["documents_scored"] + teacher["documents_not_sampled"] == students["embed_classifier"]["documents_in"]
+    if teacher["documents_scored"]:
+        assert teacher["audit_topic_documents"] == teacher["documents_scored"] >= teacher["audit_topic_agree"]
 
 
 def test_readme_is_a_hugging_face_dataset_card(sample_run):

@@ -15,12 +15,22 @@ default pipeline runs the students, and this stage runs where a GPU is given (``
 encoder moves to CUDA when the actor has one) or on a sample, to audit the students or label data
 for new ones. ``min_quality`` > 0 rejects lower ``quality_embed`` as ``quality_embed_low``.
 Counters: ``documents_scored``, ``tokens_read``, ``truncated_documents``, ``model_seconds``.
+
+Auditing on a sample: with ``sample_fraction`` < 1 only the documents whose id hashes (xxh64,
+salted with ``sample_seed``) below that fraction are embedded; the others get null teacher columns
+and are kept untouched (``documents_not_sampled``), so a CPU run can afford the teacher on, say,
+2 % of the corpus. Where the students ran before this stage, every scored document is compared with
+them and the card's counters say how often they agree: ``audit_quality_documents`` /
+``audit_quality_agree`` (``quality_fasttext`` and ``quality_embed`` on the same side of 0.5),
+``audit_domain_*`` (top label of ``domain_<label>`` vs ``domain_embed``), ``audit_topic_*``
+(``topic`` vs ``topic_embed``) — the students' agreement with their teacher on this run's data.
 """
 from __future__ import annotations
 
 import time
 
 import numpy as np
+import xxhash
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
@@ -51,6 +61,8 @@ class EmbedClassifierParams(StageParams):
     num_gpus: float = Field(default=0.0, ge=0.0, description="GPUs per actor (the encoder runs on CUDA when given one)")
     num_cpus: float = Field(default=1.0, gt=0.0, description="CPUs per actor")
     torch_threads: int | None = Field(default=None, ge=1, description="torch intra-op threads per actor (null: num_cpus)")
+    sample_fraction: float = Field(default=1.0, gt=0.0, le=1.0, description="embed only this hashed fraction of documents")
+    sample_seed: int = Field(default=0, description="salt of the sample hash")
 
     @field_validator("encoder")
     @classmethod
@@ -146,10 +158,21 @@ class EmbedClassifier(Stage):
         self.encoder.tokens_read = self.encoder.truncated = 0
         self.encoder.seconds = 0.0
 
+    def sampled(self, ids: list[str | None]) -> list[bool]:
+        """Whether each document is in the audit sample (all of them at sample_fraction 1)."""
+        p: EmbedClassifierParams = self.params
+        if p.sample_fraction >= 1.0:
+            return [True] * len(ids)
+        limit = p.sample_fraction * 2**64
+        return [xxhash.xxh64_intdigest((i or "").encode("utf-8"), seed=p.sample_seed) < limit for i in ids]
+
     def process(self, batch: pa.Table) -> StageOutput:
         self.ensure_setup()
         p: EmbedClassifierParams = self.params
         texts = batch.column("text").to_pylist() if "text" in batch.column_names else [None] * batch.num_rows
+        ids = batch.column("id").to_pylist() if "id" in batch.column_names else [None] * batch.num_rows
+        in_sample = self.sampled(ids)
+        texts = [t if s else None for t, s in zip(texts, in_sample)]
         before = (self.encoder.tokens_read, self.encoder.truncated, self.encoder.seconds)
         started = time.perf_counter()
         embeddings = self.encoder.encode(texts)
@@ -181,9 +204,42 @@ class EmbedClassifier(Stage):
                 if not np.isnan(score) and score < p.min_quality:
                     reasons[row], details[row] = "quality_embed_low", f"quality_embed={format_beyond(float(score), p.min_quality, '<')}"
         kept, rejected = self.split(batch, [r is None for r in reasons], reasons, details)
+        not_sampled = in_sample.count(False)
         counters = {
-            "documents_scored": float((~empty).sum()), "empty_text": float(empty.sum()),
+            "documents_scored": float((~empty).sum()), "empty_text": float(empty.sum() - not_sampled),
+            "documents_not_sampled": float(not_sampled),
             "tokens_read": float(self.encoder.tokens_read - before[0]),
             "truncated_documents": float(self.encoder.truncated - before[1]), "model_seconds": seconds,
         }
+        counters.update(self.audit(batch, ~empty))
         return StageOutput(kept=kept, rejected=rejected, counters=counters, histograms=histograms)
+
+    def audit(self, batch: pa.Table, scored: np.ndarray) -> dict[str, float]:
+        """Agreement of the students' columns (when present) with this teacher, on scored rows."""
+        columns = batch.column_names
+        out: dict[str, float] = {}
+        rows = np.flatnonzero(scored)
+
+        def compare(name: str, student: list, teacher: list) -> None:
+            pairs = [(s, t) for s, t in zip(student, teacher) if s is not None and t is not None]
+            out[f"audit_{name}_documents"] = float(len(pairs))
+            out[f"audit_{name}_agree"] = float(sum(s == t for s, t in pairs))
+
+        if not rows.size:
+            return out
+        if "quality_fasttext" in columns and "quality_embed" in columns:
+            student = batch.column("quality_fasttext").to_pylist()
+            teacher = batch.column("quality_embed").to_pylist()
+            compare("quality", [None if student[i] is None else student[i] >= 0.5 for i in rows],
+                    [None if teacher[i] is None else teacher[i] >= 0.5 for i in rows])
+        if "domain_embed" in columns and "domain" in self.heads:
+            labels = [label for label in self.heads["domain"].labels if f"domain_{label}" in columns]
+            if len(labels) == len(self.heads["domain"].labels):
+                values = {label: batch.column(f"domain_{label}").to_pylist() for label in labels}
+                student = [None if values[labels[0]][i] is None else max(labels, key=lambda label: values[label][i]) for i in rows]
+                teacher = batch.column("domain_embed").to_pylist()
+                compare("domain", student, [teacher[i] for i in rows])
+        if "topic" in columns and "topic_embed" in columns:
+            student, teacher = batch.column("topic").to_pylist(), batch.column("topic_embed").to_pylist()
+            compare("topic", [student[i] for i in rows], [teacher[i] for i in rows])
+        return out

@@ -83,3 +83,30 @@ def test_placement_and_models_follow_the_params():
     assert EmbedClassifier.placement(EmbedClassifierParams(num_gpus=1, num_cpus=2)) == (True, 2.0, 1.0)
     roles = [m["role"] for m in EmbedClassifier.models(EmbedClassifierParams())]
     assert roles == ["encoder", "quality_head", "taxonomy"]
+
+
+def test_sample_fraction_scores_a_hashed_sample_and_audits_the_students(stage):
+    sampler = EmbedClassifier(EmbedClassifierParams(sample_fraction=0.5, torch_threads=1))
+    sampler.encoder, sampler.quality, sampler.heads, sampler._ready = stage.encoder, stage.quality, stage.heads, True
+    texts = [FOOTBALL, CODE, SPAM, ARTICLE] * 5
+    batch = _batch(texts)
+    # Students' columns as the fastText stages would have written them (here: all "prose", "sports", hq).
+    n = len(texts)
+    batch = batch.append_column("quality_fasttext", pa.array([0.9] * n, pa.float32()))
+    for label, value in (("code", 0.1), ("math", 0.1), ("prose", 0.8)):
+        batch = batch.append_column(f"domain_{label}", pa.array([value] * n, pa.float32()))
+    batch = batch.append_column("topic", pa.array(["sports"] * n, pa.string()))
+    out = sampler.process(batch)
+    scored = [q is not None for q in out.kept.column("quality_embed").to_pylist()]
+    assert scored == sampler.sampled(batch.column("id").to_pylist())
+    assert 0 < sum(scored) < n and out.counters["documents_not_sampled"] == n - sum(scored)
+    assert out.counters["documents_scored"] == sum(scored) and out.kept.num_rows == n
+    rows = out.kept.to_pylist()
+    expected_topic = sum(1 for r in rows if r["topic_embed"] == "sports")
+    expected_domain = sum(1 for r in rows if r["domain_embed"] == "prose")
+    expected_quality = sum(1 for r in rows if r["quality_embed"] is not None and r["quality_embed"] >= 0.5)
+    assert out.counters["audit_topic_documents"] == out.counters["audit_domain_documents"] == sum(scored)
+    assert out.counters["audit_topic_agree"] == expected_topic and out.counters["audit_domain_agree"] == expected_domain
+    assert out.counters["audit_quality_agree"] == expected_quality
+    # The same ids are sampled in every batch and process: the sample depends on the id and seed only.
+    assert sampler.sampled(["a", "b", "c"]) == sampler.sampled(["a", "b", "c"])
