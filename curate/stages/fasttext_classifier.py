@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
-from curate.models.fasttext_classifier import DEFAULT_MAX_CHARS, FastTextClassifier as FastTextModel, fasttext_line
+from curate.models.fasttext_classifier import DEFAULT_MAX_CHARS, FastTextClassifier as FastTextModel, fasttext_lines
 from curate.models.resolve import ModelReferenceError, model_card_entry, resolve_model
 from curate.stages.base import ScoreHistogram, Stage, StageOutput, StageParams
 
@@ -156,7 +156,7 @@ class FastTextClassifier(Stage):
         self.ensure_setup()
         texts = batch.column("text").to_pylist() if "text" in batch.column_names else [None] * batch.num_rows
         started = time.perf_counter()
-        lines = [fasttext_line(t, self.params.max_chars) for t in texts]
+        lines = fasttext_lines(texts, self.params.max_chars)
         probabilities = self.model.predict_lines(lines)
         seconds = time.perf_counter() - started
         for column, array in self.score_columns(probabilities, self.model.labels).items():

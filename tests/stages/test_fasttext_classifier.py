@@ -23,7 +23,7 @@ PROSE = ["the weather was lovely at the beach today", "we visited our grandmothe
 def two_label_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("ft") / "code.ftz"
     examples = [("code", t) for t in CODE] * 20 + [("prose", t) for t in PROSE] * 20
-    train_student(examples, path, dim=16, epoch=10, min_count=1, cutoff=1000)
+    train_student(examples, path, dim=16, epoch=20, lr=0.1, min_count=1, cutoff=1000)
     return str(path)
 
 
@@ -31,7 +31,7 @@ def two_label_model(tmp_path_factory):
 def quality_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("ftq") / "quality.ftz"
     examples = [("hq", t) for t in PROSE] * 20 + [("lq", "buy now cheap " + t.split()[-1]) for t in PROSE] * 20
-    train_student(examples, path, dim=16, epoch=10, min_count=1, cutoff=1000)
+    train_student(examples, path, dim=16, epoch=20, lr=0.1, min_count=1, cutoff=1000)
     return str(path)
 
 
@@ -50,8 +50,9 @@ def test_retraining_gives_the_same_labels(tmp_path, two_label_model):
     # fastText is not bit-reproducible here (see curate.models.fasttext_classifier); labels are.
     again = tmp_path / "again.ftz"
     examples = [("code", t) for t in CODE] * 20 + [("prose", t) for t in PROSE] * 20
-    train_student(examples, again, dim=16, epoch=10, min_count=1, cutoff=1000)
-    probe = ["return a + b;", "the dog slept in the sun", "while (true) { i++; }", "we ate soup for dinner"]
+    train_student(examples, again, dim=16, epoch=20, lr=0.1, min_count=1, cutoff=1000)
+    # Probes of words both models saw: an unseen word would leave the answer to the label prior.
+    probe = ["return x + 1", "the team won the final match", "if (a == b) { return 0; }", "our garden is full of roses"]
     first, second = FastTextModel(two_label_model), FastTextModel(again)
     labels = lambda model: [model.labels[j] for j in model.predict_proba(probe).argmax(axis=1)]  # noqa: E731
     assert labels(first) == labels(second) == ["code", "prose", "code", "prose"]
@@ -140,3 +141,14 @@ def test_model_wrapper_rows_follow_label_order(two_label_model):
     assert probabilities.shape == (2, 2)
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
     assert probabilities[0, model.labels.index("code")] > probabilities[1, model.labels.index("code")]
+
+
+def test_lines_of_the_previous_batch_are_reused_and_equal_fresh_ones():
+    from curate.models import fasttext_classifier as ft
+
+    texts = ["Hello, World!", "x = f(y);", "", None, "Hello, World!"]
+    first = ft.fasttext_lines(texts)
+    assert first == [ft.fasttext_line(t) for t in texts]
+    assert ft.fasttext_lines(texts[:2]) == first[:2]  # the next student of a chain: same lines
+    assert ft.fasttext_lines(texts[:2], max_chars=3) == ["hel", "x ="]  # max_chars is part of the key
+    assert set(ft._LAST_LINES) == {("Hello, World!", 3), ("x = f(y);", 3)}  # only the last batch is held
