@@ -40,6 +40,20 @@ def _batch(texts):
                      "source": ["s"] * len(texts), "text": pa.array(texts, pa.string())})
 
 
+def test_fasttext_line_equals_split_symbols_then_collapse_whitespace():
+    # The definition the shipped students were trained with, on texts of many scripts and symbols.
+    import random
+    import re
+
+    def reference(text):
+        return re.sub(r"\s+", " ", re.sub(r"([^\w\s])", r" \1 ", text.lower())).strip()
+
+    rng = random.Random(0)
+    alphabet = "abcXYZ019_ éßçДжλΩ中文日本語한국어ไทย{}();=+-*/\\$^&%#@!?.,:'\"<>[]\t\n\r\u00a0\u2028€™😀\u0301"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(500)]
+    assert all(fasttext_line(t) == reference(t) for t in texts)
+
+
 def test_fasttext_line_splits_symbols_and_lowercases():
     assert fasttext_line("Def F(x):\n  Return {x}") == "def f ( x ) : return { x }"
     assert fasttext_line("") == "" and fasttext_line(None) == ""
