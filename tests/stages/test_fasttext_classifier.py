@@ -166,3 +166,19 @@ def test_lines_of_the_previous_batch_are_reused_and_equal_fresh_ones():
     assert ft.fasttext_lines(texts[:2]) == first[:2]  # the next student of a chain: same lines
     assert ft.fasttext_lines(texts[:2], max_chars=3) == ["hel", "x ="]  # max_chars is part of the key
     assert set(ft._LAST_LINES) == {("Hello, World!", 3), ("x = f(y);", 3)}  # only the last batch is held
+
+
+OBVIOUS_TOPICS = {
+    "The striker scored twice as the team won the league match 3-1; the coach praised the defence and the fans.": "sports",
+    "Mix the flour, sugar and eggs, pour the batter into the tin and bake the cake for 30 minutes at 180 degrees.": "food",
+    "The hotel is a short walk from the beach; book your flights early and visit the old town and the harbour.": "travel",
+    "Symptoms of the disease include fever and cough; the doctor prescribed rest, fluids and a course of antibiotics.": "health",
+}
+
+
+def test_shipped_students_on_obvious_pages():
+    topic = TopicFastText(TopicFastTextParams()).process(_batch(list(OBVIOUS_TOPICS)))
+    assert topic.kept.column("topic").to_pylist() == list(OBVIOUS_TOPICS.values())
+    code_page = "How to read a file in Python:\nwith open(path) as f:\n    for line in f:\n        print(line.strip())\nlines = read(path)\n"
+    domain = DomainFastText(DomainFastText.Params()).process(_batch([code_page, list(OBVIOUS_TOPICS)[0]])).kept
+    assert domain.column("domain_code").to_pylist()[0] > 0.5 and domain.column("domain_prose").to_pylist()[1] > 0.5
