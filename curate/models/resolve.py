@@ -106,7 +106,8 @@ def resolve_model(reference: str, *, expect: str = "any", allow_hub: bool = Fals
 
 
 @lru_cache(maxsize=None)
-def _file_sha256(path: str) -> str:
+def file_sha256(path: str) -> str:
+    """sha256 of a file, read in 1 MiB chunks (cached per process: model files do not change in a run)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -119,5 +120,5 @@ def model_card_entry(role: str, resolved: str, **extra) -> dict:
     (the card hashes local folders itself; a hub id is recorded as given)."""
     entry = {"role": role, "model": resolved, **extra}
     if Path(resolved).is_file():
-        entry["sha256"] = _file_sha256(resolved)
+        entry["sha256"] = file_sha256(resolved)
     return entry

@@ -18,16 +18,15 @@ model read (``chars_scanned``; texts are read up to ``max_chars``). The card dra
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter
-from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
 from curate.langid import ALIASES, CODES, DEFAULT_MAX_CHARS, LanguageIdentifier, bundled_model_path, prepare
+from curate.models.resolve import file_sha256
 from curate.stages.base import ScoreHistogram, Stage, StageOutput, StageParams
 
 _CODE = re.compile(r"^[a-z]{2,3}$")
@@ -92,15 +91,6 @@ class LangIdParams(StageParams):
         return self
 
 
-@lru_cache(maxsize=None)
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _format_below(score: float, threshold: float) -> str:
     """``score<threshold`` with enough digits that the score does not print as the threshold."""
     digits = 2
@@ -127,7 +117,7 @@ class LangId(Stage):
         path = params.model_path if params.model_path is not None else str(bundled_model_path())
         entry = {"role": "lang_id", "model": path}
         if Path(path).is_file():
-            entry["sha256"] = _sha256(path)
+            entry["sha256"] = file_sha256(path)
         if params.model_path is None:
             entry["license"] = "CC BY-SA 3.0 (fastText lid.176)"
         return [entry]
