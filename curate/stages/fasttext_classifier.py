@@ -59,6 +59,22 @@ def format_beyond(score: float, threshold: float, sign: str) -> str:
     return f"{score:.{digits}f}{sign}{threshold:.2f}"
 
 
+class StudentModelParams(StageParams):
+    """Parameters every fastText student stage shares: its model (checked, relative paths made
+    absolute) and how much of each text it reads. Subclasses set the default model."""
+
+    model: str = Field(description="the fastText model: a .bin/.ftz path or builtin:<name>")
+    max_chars: int | None = Field(default=DEFAULT_MAX_CHARS, ge=1, description="characters of each text the model reads")
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        return local_reference(value)
+
+    def model_labels(self) -> tuple[str, ...]:
+        return model_labels(resolve_model(self.model))
+
+
 class FastTextClassifierParams(StageParams):
     model: str = Field(description="the fastText model: a .bin/.ftz path or builtin:<name>")
     prefix: str = Field(default="fasttext", pattern=_IDENTIFIER, description="score columns are <prefix>_<label>")

@@ -12,31 +12,22 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from curate.models.fasttext_classifier import DEFAULT_MAX_CHARS
-from curate.models.resolve import resolve_model
-from curate.stages.base import StageParams
-from curate.stages.fasttext_classifier import FastTextClassifier, format_beyond, local_reference, model_labels
+from curate.stages.fasttext_classifier import FastTextClassifier, StudentModelParams, format_beyond
 
 COLUMN = "quality_fasttext"
 POSITIVE = "hq"
 
 
-class QualityFastTextParams(StageParams):
+class QualityFastTextParams(StudentModelParams):
     model: str = Field(default="builtin:quality_fasttext", validate_default=True,
                        description=f"a fastText model with an {POSITIVE!r} label (.bin/.ftz path or builtin:<name>)")
     min_score: float = Field(default=0.0, ge=0.0, le=1.0, description=f"{COLUMN} below this -> quality_low (0: label only)")
-    max_chars: int | None = Field(default=DEFAULT_MAX_CHARS, ge=1)
-
-    @field_validator("model")
-    @classmethod
-    def _model(cls, value: str) -> str:
-        return local_reference(value)
 
     @model_validator(mode="after")
     def _has_positive_label(self):
-        labels = model_labels(resolve_model(self.model))
+        labels = self.model_labels()
         if POSITIVE not in labels:
             raise ValueError(f"model {self.model} has no {POSITIVE!r} label (its labels: {list(labels)})")
         return self

@@ -13,29 +13,21 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from curate.models.fasttext_classifier import DEFAULT_MAX_CHARS
-from curate.models.resolve import resolve_model
-from curate.stages.base import ScoreHistogram, StageParams
-from curate.stages.fasttext_classifier import FastTextClassifier, local_reference, model_labels
+from curate.stages.base import ScoreHistogram
+from curate.stages.fasttext_classifier import FastTextClassifier, StudentModelParams
 
 
-class TopicFastTextParams(StageParams):
+class TopicFastTextParams(StudentModelParams):
     model: str = Field(default="builtin:topic_fasttext", validate_default=True,
                        description="the topic model (.bin/.ftz path or builtin:<name>)")
     drop_topics: list[str] = Field(default=[], description="topics to reject")
     drop_min_score: float = Field(default=0.0, ge=0.0, le=1.0, description="reject a listed topic only from this topic_score")
-    max_chars: int | None = Field(default=DEFAULT_MAX_CHARS, ge=1)
-
-    @field_validator("model")
-    @classmethod
-    def _model(cls, value: str) -> str:
-        return local_reference(value)
 
     @model_validator(mode="after")
     def _known_topics(self):
-        labels = model_labels(resolve_model(self.model))
+        labels = self.model_labels()
         unknown = sorted(set(self.drop_topics) - set(labels))
         if unknown:
             raise ValueError(f"drop_topics: {unknown} are not topics of {self.model} (its topics: {sorted(labels)})")
