@@ -3,7 +3,8 @@
 Checks, in order: every listed shard exists with the recorded size, sha256 and row count; no
 unlisted shard sits beside them; reject shards carry no text; reject counts by stage and reason
 recounted from the reject rows equal the card's; the ledger balances; the per-stage chain is
-consistent; the input fingerprint matches the listed files (and, with ``inputs=True``, the
+consistent; every document id appears exactly once across data/ and rejects/, in the shard its
+hash names, and the ids are the ones the readers emitted (count and xxh3 sum); the input fingerprint matches the listed files (and, with ``inputs=True``, the
 input files themselves are re-hashed); and for a run with a mix, ``mix/mix.json`` against the
 card, every mix shard's size, sha256, rows, tokens (the ``tokens`` column) and first copies,
 the token arrays (files and lengths), the ``mix_not_selected`` ledger lines, and the mix ledger
@@ -12,6 +13,7 @@ the token arrays (files and lengths), the ``mix_not_selected`` ledger lines, and
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from curate.card import input_fingerprint
-from curate.runner import sha256_file
+from curate.hashing import IdDigest, sha256_file
 from curate.schema import REJECT_SCHEMA
 
 
@@ -98,6 +100,38 @@ def _recount_rejects(report: AuditReport, base: Path, listed: list[dict]) -> dic
     return dict(counts)
 
 
+_SHARD_NAME = re.compile(r"part-(\d+)-of-(\d+)\.parquet$")
+
+
+def _check_ids(report: AuditReport, base: Path, output: dict) -> IdDigest:
+    """Documents, not rows: every id in data/ and rejects/ sits in the shard its hash names and
+    appears there once (data and rejects together) — an id can only land in its own shard, so no
+    id appears twice anywhere — and the digest of them all is returned for the ledger's check."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import xxhash
+
+    by_shard: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for entry in output["data"] + output["rejects"]:
+        match = _SHARD_NAME.search(entry["path"])
+        if match and (base / entry["path"]).is_file():
+            by_shard[(int(match.group(1)), int(match.group(2)))].append(entry["path"])
+    digest = IdDigest()
+    for (shard, of), paths in sorted(by_shard.items()):
+        try:
+            ids = pa.concat_arrays([pq.read_table(base / p, columns=["id"]).column("id").combine_chunks() for p in paths])
+        except Exception as e:  # an unreadable file was reported by the shard checks
+            report.expect(False, f"shard {shard}: ids unreadable ({type(e).__name__})")
+            continue
+        distinct = pc.count_distinct(ids).as_py() if len(ids) else 0
+        report.expect(distinct == len(ids), f"shard {shard}: {len(ids) - distinct} document id(s) appear more than once across data and rejects")
+        values = ids.to_pylist()
+        misplaced = sum(1 for i in values if xxhash.xxh64_intdigest(i.encode("utf-8")) % of != shard)
+        report.expect(misplaced == 0, f"shard {shard}: {misplaced} id(s) belong to another shard")
+        digest.add(values)
+    return digest
+
+
 def audit(card_dir: str | Path, *, inputs: bool = False) -> AuditReport:
     card, base = load_card(Path(card_dir))
     report = AuditReport(card_path=Path(card_dir))
@@ -135,6 +169,18 @@ def audit(card_dir: str | Path, *, inputs: bool = False) -> AuditReport:
         previous_kept = stage["kept"]
     if previous_kept is not None:
         report.expect(previous_kept == kept_rows, f"last stage kept {previous_kept} != {kept_rows} rows in data shards")
+
+    found = _check_ids(report, base, output)
+    ids = ledger.get("ids")
+    if ids is not None:
+        read = IdDigest.from_json(ids["read"])
+        report.expect(found == read, f"the shards hold {found.count} document ids (sum {found.total:016x}) but the readers emitted "
+                                     f"{read.count} (sum {read.total:016x}): a document was lost, duplicated or invented")
+        per_file = IdDigest()
+        for f in card["input"]["files"]:
+            if "ids" in f:
+                per_file.merge(IdDigest.from_json(f["ids"]))
+        report.expect(per_file == read, "the input files' id digests do not add up to the ledger's")
 
     files = card["input"]["files"]
     report.expect(input_fingerprint(files) == card["input"]["fingerprint_sha256"], "input fingerprint does not match the listed input files")

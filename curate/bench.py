@@ -1045,7 +1045,7 @@ def bench_pipeline(corpus: Path, pipeline: str, repeats: int, workdir: Path) -> 
     import ray
 
     from curate.config import load_pipeline
-    from curate.runner import run_pipeline
+    from curate.run import run_pipeline
 
     config = load_pipeline(pipeline)
     runs = []
@@ -1171,7 +1171,7 @@ def bench_dedup(base: list[dict], sizes: list[int], pipeline: str, workdir: Path
     """A dedup-only run on embedded Ray at each corpus size: throughput, and memory of the whole tree and per worker."""
     import ray
 
-    from curate.runner import run_pipeline
+    from curate.run import run_pipeline
 
     config = dedup_only_config(pipeline, partition_input_mib, shard_input_mib)
     runs = {}

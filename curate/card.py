@@ -22,6 +22,7 @@ import yaml
 
 import curate
 from curate.config import PipelineConfig
+from curate.hashing import sha256_tree
 
 CARD_FORMAT = "curate-card/1"
 READ_STAGE = "read"
@@ -73,13 +74,16 @@ def size_category(n: int) -> str:
     return "n>1B"
 
 
-def compute_ledger(stage_names: list[str], shard_rows: list[dict], snapshot: dict) -> tuple[dict, list[dict]]:
-    """The ledger from the shards on disk, checked against the workers' own counts.
+def compute_ledger(stage_names: list[str], shard_rows: list[dict], snapshot: dict, extra: dict | None = None) -> tuple[dict, list[dict]]:
+    """The ledger from the shards on disk, checked against the committed units' own counts.
 
     input (documents the readers emitted, kept or rejected) must equal
-    kept (rows in data shards) + Σ rejected (rows in reject shards, by stage and reason),
-    and each stage's own in/kept/rejected counts must agree with what the files say.
+    kept (rows in data shards) + Σ rejected (rows in reject shards, by stage and reason);
+    each stage's committed counts (the sum of its units' records — a unit that ran twice is
+    committed once) must agree with what the files say; with ``extra``, every per-document unit
+    must be consistent in itself, and the ids in the shards must be the ids the readers emitted.
     """
+    extra = extra or {}
     kept = sum(r["rows"] for r in shard_rows if r["kind"] == "data")
     by_reason: dict[str, int] = defaultdict(int)
     for r in shard_rows:
@@ -90,8 +94,10 @@ def compute_ledger(stage_names: list[str], shard_rows: list[dict], snapshot: dic
     worker_stages = snapshot["stages"]
     input_docs = int(worker_stages.get(READ_STAGE, {}).get("rows_in", 0))
     problems = []
-    if input_docs != kept + rejected_total:
-        problems.append(f"input {input_docs} != kept {kept} + rejected {rejected_total}")
+    sums_up = input_docs == kept + rejected_total
+    if not sums_up:
+        problems.append(f"the readers emitted {input_docs} documents but the shards hold {kept} kept + {rejected_total} rejected "
+                        f"= {kept + rejected_total}")
 
     stages = []
     remaining = input_docs
@@ -103,8 +109,8 @@ def compute_ledger(stage_names: list[str], shard_rows: list[dict], snapshot: dic
         w = worker_stages.get(name, {"rows_in": 0, "kept": 0, "rejected": 0, "busy_s": 0.0, "batches": 0, "counters": {}})
         if (int(w["rows_in"]), int(w["kept"]), int(w["rejected"])) != (docs_in, kept_here, rejected):
             problems.append(
-                f"stage {name}: files say in={docs_in} kept={kept_here} rejected={rejected}, "
-                f"workers counted in={int(w['rows_in'])} kept={int(w['kept'])} rejected={int(w['rejected'])}"
+                f"stage {name}: the shards say in={docs_in} kept={kept_here} rejected={rejected}, "
+                f"its committed units counted in={int(w['rows_in'])} kept={int(w['kept'])} rejected={int(w['rejected'])}"
             )
         busy = float(w["busy_s"])
         stages.append({
@@ -120,15 +126,24 @@ def compute_ledger(stage_names: list[str], shard_rows: list[dict], snapshot: dic
         remaining = kept_here
     if stages and stages[-1]["kept"] != kept:
         problems.append(f"last stage kept {stages[-1]['kept']} but data shards hold {kept}")
+    problems += extra.get("unit_problems", [])
+    ids = extra.get("ids")
+    if ids is not None and not ids["match"]:
+        problems.append(f"the shards hold {ids['written']['documents']} ids (sum {ids['written']['id_sum']}) but the readers emitted "
+                        f"{ids['read']['documents']} (sum {ids['read']['id_sum']}): a document was lost, duplicated or invented")
     ledger = {
         "input_documents": input_docs,
         "kept": kept,
         "rejected_total": rejected_total,
         "rejected_by_stage_reason": dict(sorted(by_reason.items())),
-        "equation": f"{input_docs} = {kept} + {rejected_total}",
+        # "≠" when the totals themselves do not add up; a balanced-looking sum with a disagreeing
+        # stage is explained below it, never shown as wrong arithmetic.
+        "equation": f"{input_docs} {'=' if sums_up else '≠'} {kept} + {rejected_total}",
         "balanced": not problems,
-        "explanation": "; ".join(problems) if problems else "input = kept + sum of rejected by reason; every stage's counts agree with the files",
+        "explanation": "; ".join(problems) if problems else "input = kept + sum of rejected by reason; every stage's committed counts agree with the files",
     }
+    if ids is not None:
+        ledger["ids"] = ids
     return ledger, stages
 
 
@@ -148,9 +163,11 @@ def build_card(
     final_schema: pa.Schema,
     mix: dict | None = None,
     mix_sha256: str | None = None,
+    ledger_extra: dict | None = None,
+    checkpoints: dict | None = None,
 ) -> dict[str, Any]:
     stage_names = [s.cls.name for s in config.stages]
-    ledger, stages = compute_ledger(stage_names, shard_rows, snapshot)
+    ledger, stages = compute_ledger(stage_names, shard_rows, snapshot, ledger_extra)
     provenance = {s.cls.name: s.provenance() for s in config.stages}
     for entry in stages:
         if entry["stage"] in provenance:
@@ -206,6 +223,8 @@ def build_card(
         "pii": pii_summary(stages),
         "timing": {"wall_seconds": round(wall_s, 2), "documents_per_second": round(ledger["input_documents"] / wall_s, 1) if wall_s else None},
     }
+    if checkpoints is not None:
+        card["checkpoints"] = checkpoints
     if mix is not None:
         from curate.mix.manifest import card_summary
 
@@ -275,13 +294,7 @@ def _models(config: PipelineConfig) -> list[dict]:
             entry = dict(model)
             path = Path(model["model"])
             if path.is_dir():
-                digest = hashlib.sha256()
-                for f in sorted(p for p in path.rglob("*") if p.is_file()):
-                    digest.update(f.relative_to(path).as_posix().encode() + b"\0")
-                    with f.open("rb") as handle:
-                        for chunk in iter(lambda: handle.read(1 << 20), b""):
-                            digest.update(chunk)
-                entry["sha256"] = digest.hexdigest()
+                entry["sha256"] = sha256_tree(path)
             models.append(entry)
     return models
 
@@ -573,7 +586,8 @@ def _plot_mix(card: dict, path: Path) -> None:
 
 
 def write_card(card: dict, out_dir: Path, cards_dir: Path | None) -> Path:
-    """Write the card into OUT (making OUT a Hugging Face dataset folder) and a copy under cards_dir."""
+    """Write the card into ``out_dir`` (making it a Hugging Face dataset folder) and, with
+    ``cards_dir``, a copy under ``cards_dir/<run-id>/``."""
     plots = out_dir / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     _plot_ledger(card, plots / "ledger.png")
@@ -587,11 +601,16 @@ def write_card(card: dict, out_dir: Path, cards_dir: Path | None) -> Path:
         _plot_mix(card, plots / "mix.png")
     (out_dir / "card.json").write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     (out_dir / "README.md").write_text(render_readme(card), encoding="utf-8")
+    return copy_card(out_dir, card["run_id"], cards_dir)
+
+
+def copy_card(out_dir: Path, run_id: str, cards_dir: Path | None) -> Path:
+    """Copy OUT's card (card.json, README.md, plots) to ``cards_dir/<run-id>/``; returns where it is."""
     if cards_dir is None:
         return out_dir
-    target = cards_dir / card["run_id"]
+    target = cards_dir / run_id
     target.mkdir(parents=True, exist_ok=True)
     for name in ("card.json", "README.md"):
         shutil.copy2(out_dir / name, target / name)
-    shutil.copytree(plots, target / "plots", dirs_exist_ok=True)
+    shutil.copytree(out_dir / "plots", target / "plots", dirs_exist_ok=True)
     return target

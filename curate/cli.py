@@ -1,4 +1,9 @@
-"""Command line: `curate run`, `curate audit`, `curate sample`."""
+"""Command line: `curate run`, `curate audit`, `curate clean`, `curate sample`.
+
+Exit codes: 0 success; 1 the run failed (its committed work is kept: rerun to resume) or the
+audit found a mismatch; 2 the command cannot start (a bad pipeline, an unusable OUT, a resume
+refused).
+"""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +17,7 @@ DEFAULT_PIPELINE = "pipelines/llama3.yaml"
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from curate.config import ConfigError, load_pipeline
-    from curate.runner import RunError, run_pipeline
+    from curate.run import OutError, ResumeRefused, RunError, run_pipeline
 
     try:
         config = load_pipeline(args.pipeline)
@@ -29,12 +34,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         corpus = str(sample_dir / "warc")
     address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
     try:
-        result = run_pipeline(config, corpus, args.out, cards_dir=args.cards_dir, ray_address=address, run_id=args.run_id)
+        result = run_pipeline(config, corpus, args.out, cards_dir=args.cards_dir, ray_address=address, run_id=args.run_id,
+                              work_dir=args.work, fresh=args.fresh, force=args.force)
+    except (OutError, ResumeRefused) as e:
+        print(f"curate run: {e}", file=sys.stderr)
+        return 2
     except (RunError, ValueError, FileNotFoundError) as e:
         print(f"curate run: {e}", file=sys.stderr)
         return 1
     ledger = result.card["ledger"]
     print(f"run {result.run_id}: {ledger['equation']} (input = kept + rejected) — {'balanced' if ledger['balanced'] else 'NOT balanced'}")
+    checkpoints = result.card.get("checkpoints") or {}
+    if checkpoints.get("resumed"):
+        print(f"  resumed (attempt {checkpoints['attempts']}): {checkpoints['units_reused']} of {checkpoints['units']} units reused from the interrupted run")
     for stage in result.card["stages"]:
         reasons = ", ".join(f"{k}={v}" for k, v in stage["rejected_by_reason"].items()) or "-"
         print(f"  {stage['stage']:<16} in={stage['documents_in']:<7} kept={stage['kept']:<7} rejected: {reasons}")
@@ -69,6 +81,19 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 1
 
 
+def _cmd_clean(args: argparse.Namespace) -> int:
+    from curate.run import OutError
+    from curate.run.clean import clean
+
+    try:
+        for line in clean(args.out, keep_work=args.keep_work):
+            print(line)
+    except (OutError, OSError) as e:
+        print(f"curate clean: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     from curate.sample import generate_sample_corpus
 
@@ -86,17 +111,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pipeline", default=DEFAULT_PIPELINE, help=f"pipeline YAML (default {DEFAULT_PIPELINE})")
     run.add_argument("--out", default="out", help="output directory (default out/)")
     run.add_argument("--cards-dir", default="dataset_cards", help="where a copy of the card goes, under <run-id>/ (default dataset_cards/)")
-    run.add_argument("--run-id", help="override the run id (default <pipeline>-<UTC time>-<config hash>)")
+    run.add_argument("--run-id", help="override the run id (default <pipeline>-<UTC time>-<config hash>; a resumed run keeps its own)")
     run.add_argument("--ray-address", help="Ray cluster address (default $RAY_ADDRESS; unset = embedded Ray on 127.0.0.1)")
     run.add_argument("--seed", type=int, default=0, help="seed of the generated sample corpus")
     run.add_argument("--sample-dir", default=".sample", help="where the generated sample corpus goes")
     run.add_argument("--sample-pages", type=int, default=10000, help="pages in the generated sample corpus")
+    run.add_argument("--work", help="where the run's working files go (a folder or an fsspec URI such as s3://bucket/prefix, "
+                     "dedicated to this OUT); default OUT/.work/run")
+    run.add_argument("--fresh", action="store_true", help="discard an unfinished run's committed work instead of resuming it")
+    run.add_argument("--force", action="store_true", help="write into an OUT that holds files curate did not write (they are never deleted)")
     run.set_defaults(func=_cmd_run)
 
     aud = sub.add_parser("audit", help="verify a run's card against its files", description="Recompute counts and checksums from the shards and rejects; exit 1 naming the first mismatch.")
     aud.add_argument("card_dir", help="the run's OUT directory (or a dataset_cards/<run-id> copy)")
     aud.add_argument("--inputs", action="store_true", help="also re-hash the input files listed in the card")
     aud.set_defaults(func=_cmd_audit)
+
+    cln = sub.add_parser("clean", help="end a killed run's leftover processes and remove its working files",
+                         description="End the processes a killed run of OUT left behind (only those it recorded) and remove "
+                                     "OUT/.work; OUT's committed files are never touched.")
+    cln.add_argument("out", help="the run's OUT directory")
+    cln.add_argument("--keep-work", action="store_true", help="only end leftover processes; keep the work so a rerun resumes")
+    cln.set_defaults(func=_cmd_clean)
 
     sample = sub.add_parser("sample", help="generate the default sample corpus", description="Generate the seeded sample corpus (WARC + ground truth).")
     sample.add_argument("--out", default=".sample", help="output directory (default .sample/)")

@@ -162,6 +162,7 @@ def parse_pipeline(data: Any, *, origin: str = "<pipeline>") -> PipelineConfig:
         except ValidationError as e:
             raise ConfigError(_format_errors(f"{where}: params.", e)) from None
         resolved.append(ResolvedStage(cls, params))
+    _check_reads(resolved, origin)
     mix, tokenizer_path = _parse_mix(raw.mix, resolved, origin) if raw.mix is not None else (None, None)
     return PipelineConfig(
         name=raw.name,
@@ -175,6 +176,21 @@ def parse_pipeline(data: Any, *, origin: str = "<pipeline>") -> PipelineConfig:
         mix=mix,
         mix_tokenizer_path=tokenizer_path,
     )
+
+
+def _check_reads(stages: list[ResolvedStage], origin: str) -> None:
+    """A column a stage is told to read must be written by the reader or an earlier stage."""
+    columns = {f.name for f in DOCUMENT_SCHEMA}
+    writers = None
+    for index, s in enumerate(stages):
+        for param, column in s.cls.reads(s.params).items():
+            if column not in columns:
+                writers = writers or _column_writers()
+                hint = f"; written by: {', '.join(writers[column])} (put it earlier)" if column in writers else ""
+                raise ConfigError(f"{origin}: stages[{index}] ({s.cls.name}): params.{param}: column {column!r} is not written "
+                                  f"by the reader or any earlier stage{hint}")
+        columns -= set(s.cls.drops)
+        columns |= set(s.cls.output_columns(s.params))
 
 
 def _mix_location(loc: tuple) -> str:

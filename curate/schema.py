@@ -37,6 +37,13 @@ REJECT_SCHEMA = pa.schema(
 )
 
 
+def evolve_schema(schema: pa.Schema, writes: dict[str, pa.DataType], drops: tuple[str, ...]) -> pa.Schema:
+    """The document schema after a stage: its dropped columns removed, its written ones added."""
+    fields = [f for f in schema if f.name not in drops and f.name not in writes]
+    fields += [pa.field(name, dtype) for name, dtype in writes.items()]
+    return pa.schema(fields)
+
+
 def document_id(source: str, locator: str | int) -> str:
     """Stable id of a document from where it sits in the input (file + offset/line/row).
 

@@ -26,7 +26,7 @@ def ray_session():
     """One embedded Ray for the whole test session (start-up costs seconds)."""
     import ray
 
-    from curate.runner import ray_environment
+    from curate.run import ray_environment
 
     os.environ.update(ray_environment(embedded=True))
     if not ray.is_initialized():

@@ -1,30 +1,16 @@
-"""Unit tests of the in-flight row format and the ledger arithmetic (no Ray)."""
+"""Unit tests of the schema helpers and the ledger arithmetic (no Ray)."""
 import json
 
 import pyarrow as pa
 import pytest
 
 from curate.card import compute_ledger, input_fingerprint, size_category
-from curate.flow import REJECT_STAGE, evolve_schema, flow_schema, rejects_of, split_flow, to_flow
-from curate.schema import DOCUMENT_SCHEMA, REJECT_SCHEMA, conform
+from curate.schema import DOCUMENT_SCHEMA, conform, evolve_schema
 from curate.stages.base import reject_rows
 
 
 def _docs(n, start=0):
     return conform(pa.table({"id": [f"d{i}" for i in range(start, start + n)], "text": ["hello world"] * n, "html": [b"<p>x</p>"] * n}), DOCUMENT_SCHEMA)
-
-
-def test_flow_round_trip_keeps_rejects_textless():
-    kept = _docs(3)
-    rejected = reject_rows(_docs(2, start=3), stage="s", reasons=["r1", "r2"], details=["a", None])
-    flowing = to_flow(kept, rejected, DOCUMENT_SCHEMA)
-    assert flowing.schema == flow_schema(DOCUMENT_SCHEMA)
-    alive, dead = split_flow(flowing)
-    assert alive.column("id").to_pylist() == ["d0", "d1", "d2"]
-    assert dead.column("text").null_count == 2 and dead.column("html").null_count == 2
-    back = rejects_of(dead)
-    assert back.schema == REJECT_SCHEMA
-    assert back.column("reason").to_pylist() == ["r1", "r2"]
 
 
 def test_reject_rows_require_a_reason():
@@ -35,7 +21,6 @@ def test_reject_rows_require_a_reason():
 def test_evolve_schema_adds_and_drops():
     schema = evolve_schema(DOCUMENT_SCHEMA, {"title": pa.string()}, ("html",))
     assert "html" not in schema.names and schema.field("title").type == pa.string()
-    assert flow_schema(schema).names[-3] == REJECT_STAGE
 
 
 def _snapshot(read, stages):
@@ -61,7 +46,31 @@ def test_ledger_detects_lost_documents_and_disagreeing_workers():
     shards = [{"kind": "data", "path": "data/a", "rows": 5, "bytes": 1, "sha256": "x"}]
     ledger, _ = compute_ledger(["f"], shards, _snapshot(_w(6, 6, 0), {"f": _w(6, 6, 0)}))
     assert not ledger["balanced"]
-    assert "input 6 != kept 5 + rejected 0" in ledger["explanation"]
+    assert "the readers emitted 6 documents but the shards hold 5 kept + 0 rejected = 5" in ledger["explanation"]
+    assert ledger["equation"] == "6 ≠ 5 + 0"  # wrong totals read as such
+
+
+def test_ledger_names_the_stage_whose_committed_counts_disagree():
+    shards = [
+        {"kind": "data", "path": "data/a", "rows": 6, "bytes": 1, "sha256": "x"},
+        {"kind": "rejects", "path": "rejects/a", "rows": 4, "bytes": 1, "sha256": "y", "reasons": json.dumps({"f/too_short": 4})},
+    ]
+    # The totals add up, but stage f's units say they rejected 5: the equation stays "=", the
+    # explanation names the stage.
+    ledger, _ = compute_ledger(["f"], shards, _snapshot(_w(10, 10, 0), {"f": _w(11, 6, 5)}))
+    assert not ledger["balanced"] and ledger["equation"] == "10 = 6 + 4"
+    assert "stage f: the shards say in=10 kept=6 rejected=4, its committed units counted in=11 kept=6 rejected=5" in ledger["explanation"]
+
+
+def test_ledger_checks_the_ids_and_the_units():
+    shards = [{"kind": "data", "path": "data/a", "rows": 2, "bytes": 1, "sha256": "x"}]
+    ok = {"read": {"documents": 2, "id_sum": "00000000000000ff"}, "written": {"documents": 2, "id_sum": "00000000000000ff"}, "match": True}
+    ledger, _ = compute_ledger([], shards, _snapshot(_w(2, 2, 0), {}), {"ids": ok, "unit_problems": []})
+    assert ledger["balanced"] and ledger["ids"]["match"]
+    bad = dict(ok, written={"documents": 2, "id_sum": "00000000000000fe"}, match=False)
+    ledger, _ = compute_ledger([], shards, _snapshot(_w(2, 2, 0), {}), {"ids": bad, "unit_problems": ["01-documents unit 00003 (a.warc): x"]})
+    assert not ledger["balanced"]
+    assert "a document was lost, duplicated or invented" in ledger["explanation"] and "unit 00003 (a.warc)" in ledger["explanation"]
 
 
 def test_fingerprint_and_size_category():

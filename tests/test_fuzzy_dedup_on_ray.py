@@ -10,7 +10,7 @@ from datasketch import MinHash, MinHashLSH
 
 from curate.config import OutputConfig, PipelineConfig, RayConfig, ReadConfig, ResolvedStage
 from curate.dedup.minhash import word_shingles
-from curate.runner import run_pipeline
+from curate.run import run_pipeline
 from curate.stages.fuzzy_dedup import FuzzyDedup, FuzzyDedupParams
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.config import parse_pipeline
-from curate.runner import run_pipeline
+from curate.run import run_pipeline
 from curate.stages.hf_classifier import HfClassifier, HfClassifierParams
 from curate.schema import DOCUMENT_SCHEMA, conform
 from tests.tiny_seqcls import build_tiny_seqcls

@@ -10,7 +10,7 @@ import pytest
 
 from curate.config import OutputConfig, PipelineConfig, RayConfig, ReadConfig, ResolvedStage
 from curate.dedup.lines import bucket_of, line_keys, line_salt, normalise_line
-from curate.runner import run_pipeline
+from curate.run import run_pipeline
 from curate.stages.line_dedup import LineDedup, LineDedupParams
 
 pytestmark = pytest.mark.slow

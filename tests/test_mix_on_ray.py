@@ -15,7 +15,8 @@ from curate.audit import audit
 from curate.config import parse_pipeline
 from curate.mix.tokens import TokenCounter
 from curate.mix.write import read_megatron
-from curate.runner import run_mix, run_pipeline
+from curate.run import run_pipeline
+from curate.run.pipeline import mix_only as run_mix
 from curate.sample import generate_sample_corpus
 from tests.conftest import REPO
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from curate.config import parse_pipeline
-from curate.runner import run_pipeline
+from curate.run import run_pipeline
 from curate.sample import generate_sample_corpus
 from tests.test_mix_on_ray import MIX
 from tests.test_pipeline_e2e import SMALL_SHARDS

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.config import parse_pipeline
-from curate.runner import run_pipeline
+from curate.run import run_pipeline
 from tests.pii.tiny_ner import build_tiny_ner
 
 pytestmark = pytest.mark.slow

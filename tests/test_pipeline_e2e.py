@@ -13,7 +13,7 @@ import yaml
 
 from curate.audit import audit
 from curate.config import load_pipeline, parse_pipeline
-from curate.runner import run_pipeline
+from curate.run import run_pipeline
 from curate.sample import generate_sample_corpus, read_ground_truth
 from tests.conftest import REPO, shared_path
 

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from curate.config import PipelineConfig, RayConfig, ReadConfig, OutputConfig, ResolvedStage
-from curate.runner import run_pipeline
+from curate.run import run_pipeline
 from curate.stages.base import Stage, StageOutput, StageParams
 
 pytestmark = pytest.mark.slow

@@ -237,7 +237,7 @@ def run_fuzzy_dedup(docs: list[Document], workdir: Path, seed: int, params=None)
     import pyarrow.parquet as pq
 
     from curate.config import OutputConfig, PipelineConfig, RayConfig, ReadConfig, ResolvedStage
-    from curate.runner import run_pipeline
+    from curate.run import run_pipeline
     from curate.stages.fuzzy_dedup import FuzzyDedup, FuzzyDedupParams
 
     corpus, out = workdir / "corpus", workdir / "out"
@@ -523,7 +523,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from curate.runner import ray_environment
+    from curate.run import ray_environment
 
     # Before Ray is imported anywhere: loopback only, no usage report, one auth mode.
     os.environ.update(ray_environment(embedded=True))

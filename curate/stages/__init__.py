@@ -11,6 +11,7 @@ from curate.stages.base import Stage, StageOutput, StageParams, reject_rows
 _STAGE_MODULES = [
     "curate.stages.extract_html",
     "curate.stages.length_filter",
+    "curate.stages.url_key",
     "curate.stages.url_dedup",
     "curate.stages.pii_scrub",
     "curate.stages.lang_id",

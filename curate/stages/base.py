@@ -91,6 +91,12 @@ class Stage:
         return dict(cls.writes)
 
     @classmethod
+    def reads(cls, params: StageParams) -> dict[str, str]:
+        """Columns these parameters make the stage read that an earlier stage must write
+        (parameter name -> column); checked when the pipeline is parsed."""
+        return {}
+
+    @classmethod
     def score_histograms(cls, params: StageParams) -> dict[str, ScoreHistogram]:
         """Score columns the card draws a histogram of (with these parameters' thresholds)."""
         return {}

@@ -25,7 +25,9 @@ def normalize_url(url: str | None) -> str | None:
 
 
 class UrlDedupParams(StageParams):
-    pass
+    # Group by this column (the url_key stage's hash of the URL as fetched) instead of normalising
+    # the url column here — for pipelines that scrub PII from URLs before URL dedup.
+    key_column: str | None = None
 
 
 class UrlDedup(GroupStage):
@@ -34,15 +36,23 @@ class UrlDedup(GroupStage):
     Params = UrlDedupParams
     writes = {"url_normalized": pa.string()}
 
+    @classmethod
+    def reads(cls, params: UrlDedupParams) -> dict[str, str]:
+        return {"key_column": params.key_column} if params.key_column else {}
+
     def group_key(self, batch: pa.Table) -> pa.Array:
         # A document without a usable URL is its own group: it can never be a URL duplicate.
-        urls = batch.column("url").to_pylist()
         ids = batch.column("id").to_pylist()
-        return pa.array([normalize_url(u) or f"\x00no-url:{i}" for u, i in zip(urls, ids)], pa.string())
+        if self.params.key_column:
+            keys = batch.column(self.params.key_column).to_pylist()
+        else:
+            keys = [normalize_url(u) for u in batch.column("url").to_pylist()]
+        return pa.array([k or f"\x00no-url:{i}" for k, i in zip(keys, ids, strict=True)], pa.string())
 
     def process(self, partition: pa.Table) -> StageOutput:
         keep, survivor = first_of_each_key(partition, [("fetch_time", "descending")])
-        normalized = [None if k.startswith("\x00") else k for k in partition.column("group_key").to_pylist()]
+        # The normalised URL as this stage sees it (scrubbed, when PII scrubbing ran first).
+        normalized = [normalize_url(u) for u in partition.column("url").to_pylist()]
         partition = partition.append_column("url_normalized", pa.array(normalized, pa.string()))
         kept, rejected = self.split_survivors(partition, keep, survivor, "url_duplicate")
         return StageOutput(kept, rejected, {"url_groups": float(sum(keep))})

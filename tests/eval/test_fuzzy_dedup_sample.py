@@ -13,7 +13,7 @@ import yaml
 
 from curate.config import parse_pipeline
 from curate.dedup.minhash import word_shingles
-from curate.runner import run_pipeline
+from curate.run import run_pipeline
 from curate.sample import generate_sample_corpus
 from tests.conftest import REPO
 
