@@ -9,10 +9,17 @@ Which records become documents:
 
 Every other response/resource/conversion becomes a reject row with a reason; request,
 metadata, warcinfo, revisit and continuation records are not documents and are only counted.
-Where warcio cannot go on reading, the unreadable stretch becomes one reject row
-(``corrupt_record`` / ``corrupt_gzip``) and reading resumes at the next gzip member (or
-``WARC/1.`` line) that parses as a record; ARC files stop there. A whole-file gzip (one gzip
-member holding many records) is valid, just not seekable: it is read on through gunzip.
+
+A record's row is written only once its end has been checked: its block must be followed by
+blank lines and then the next record (a few stray bytes are tolerated, see
+``LENGTH_SLACK_BYTES``). A record whose Content-Length disagrees with where the next record
+starts becomes one ``corrupt_record`` row under its own id, and reading resumes at the next
+record after its start (the next gzip member, or ``WARC/1.`` line, that parses as a record),
+so a length that is too long does not swallow the records behind it. Where warcio cannot parse
+a record at all, the unreadable stretch becomes one row (``corrupt_record`` / ``corrupt_gzip``)
+and reading resumes the same way; plain ARC files stop there. A record cut off by the end of
+the input is a ``truncated_record``. A whole-file gzip (one gzip member holding many records)
+is valid, just not seekable: it is read on through gunzip.
 
 Document ids are ``document_id(source, offset)`` with the record's byte offset in the file
 (its gzip member's offset for .gz), or ``"gunzip:<offset>"`` in the decompressed stream for
@@ -22,11 +29,13 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from dataclasses import dataclass
 from typing import Generator, Iterator
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.bufferedreaders import BufferedReader
+from warcio.bufferedreaders import BufferedReader, DecompressingBufferedReader
 from warcio.exceptions import ArchiveLoadFailed
+from warcio.recordloader import ArcWarcRecordLoader
 
 from curate.readers.batch import (
     MAX_PAYLOAD_BYTES,
@@ -55,12 +64,86 @@ UNSUPPORTED_MAGIC = {b"\x04\x22\x4d\x18": "lz4", b"\x28\xb5\x2f\xfd": "zstd", b"
 _READ_CHUNK = 1 << 16
 _SCAN_CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b\x08"
-# Places tried when looking for the next record after a corrupt stretch; a real record
-# boundary is almost always the first one, so this only bounds pathological files.
-MAX_RESYNC_CANDIDATES = 1000
+# Stray bytes tolerated between a record's block and the blank lines after it: writers that
+# leave a few bytes out of Content-Length (warcio/example-trunc.warc: part of a gzip trailer)
+# still give a whole page. More than this, and the length is wrong and the payload cut.
+LENGTH_SLACK_BYTES = 16
 
-# What a pass over the archive ends with: records seen, and the failure (exception, locator).
-PassResult = tuple[int, "tuple[Exception, str] | None"]
+
+class ContentLengthMismatch(Exception):
+    """A record's Content-Length does not end where the next record (or the input) starts."""
+
+
+@dataclass
+class _Stream:
+    """What a pass reads: the file itself, or its gunzipped content (whole-file gzip)."""
+
+    fh: object
+    members: bool  # gzip, one member per record: records are found by member
+    prefix: str = ""  # locator prefix: "gunzip:" for offsets in the decompressed stream
+
+
+@dataclass
+class _Row:
+    """What a record becomes, held back until the record's end has been checked."""
+
+    keep: bool
+    fields: dict
+    counters: tuple[str, ...] = ()
+
+    def emit(self, out: BatchBuilder) -> None:
+        (out.keep if self.keep else out.reject)(**self.fields)
+        for name in self.counters:
+            out.count(name)
+
+
+@dataclass
+class _Stop:
+    """Why a pass ended before the end of its stream, and where."""
+
+    kind: str  # "unreadable" (nothing parses here) | "bad" (record's end is wrong) | "short" | "whole_file_gzip"
+    offset: int
+    exc: Exception
+    candidate: bool = False  # the record at offset is a response/resource/conversion
+    url: str | None = None
+    row: _Row | None = None  # "short": what the record is when nothing follows it
+    seen: int = 0
+
+
+class _Archive(ArchiveIterator):
+    """warcio's iterator, remembering what lies between a record's block and the next record.
+
+    warcio skips one non-blank line there with a warning and parses the next one as a
+    record, whatever it is; a WARC reader needs to know, to tell a wrong Content-Length.
+    """
+
+    def __init__(self, fileobj, *, is_arc: bool):
+        super().__init__(fileobj, arc2warc=True)
+        self.is_arc = is_arc
+        self.stray_bytes = 0
+        self.misaligned = False
+
+    def _consume_blanklines(self):
+        self.stray_bytes, self.misaligned = 0, False
+        if self.is_arc:  # ARC headers are bare text lines: nothing to tell them from stray bytes by
+            return super()._consume_blanklines()
+        empty_size, first_line = 0, True
+        while True:
+            line = self.reader.readline()
+            if not line:
+                return None, empty_size
+            if line.startswith(b"WARC/"):
+                return line, empty_size
+            if line.rstrip():
+                if not first_line:
+                    # Beyond a stray line right after the block: the next record is not where
+                    # the length says. Hand the line on; the reader stops here anyway.
+                    self.misaligned = True
+                    return line, empty_size
+                self.stray_bytes = len(line)
+                self.err_count += 1
+            empty_size += len(line)
+            first_line = False
 
 
 def read_warc(f: InputFile, batch_size: int = 256, max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> Iterator[StageOutput]:
@@ -88,49 +171,92 @@ def read_warc(f: InputFile, batch_size: int = 256, max_payload_bytes: int = MAX_
 def _read_archive(fh, head: bytes, source: str, out: BatchBuilder, max_payload_bytes: int) -> Iterator[StageOutput]:
     """All records of an open archive, getting past what warcio cannot parse where it is safe."""
     is_arc = _is_arc(head)
-    seen, failure = yield from _read_pass(fh, source, out, max_payload_bytes, is_arc=is_arc)
-    if failure and _is_whole_file_gzip(failure[0]):
-        # Valid gzip, just not one member per record: decompress the whole stream and go on
-        # after the records the first pass already handled.
-        out.count("warc_gzip_resyncs")
-        fh.seek(0)
-        with gzip.GzipFile(fileobj=fh) as unzipped:
-            _, failure = yield from _read_pass(unzipped, source, out, max_payload_bytes,
-                                              is_arc=is_arc, skip=seen, prefix="gunzip:")
-        if failure:
-            _reject_corrupt(out, failure)
+    stream = _Stream(fh, members=head.startswith(GZIP_MAGIC))
+    start, skip = 0, 0
+    while True:
+        stop = yield from _read_pass(stream, start, source, out, max_payload_bytes, is_arc=is_arc, skip=skip)
+        skip = 0
+        if stop is None:
+            return
+        if stop.kind == "whole_file_gzip" and start == 0 and not stream.prefix:
+            # Valid gzip, just not one member per record: decompress the whole stream and go on
+            # after the records this pass handled.
+            out.count("warc_gzip_resyncs")
+            fh.seek(0)
+            stream, skip = _Stream(gzip.GzipFile(fileobj=fh), members=False, prefix="gunzip:"), stop.seen
+            continue
+        # Every resumption starts after the place the pass stopped at, and a pass never stops
+        # before its start: reading always moves forward and ends.
+        resume = _find_next_record(stream, stop.offset + 1, is_arc)
+        if resume is None and stream.members and stop.offset == 0 and not is_arc:
+            # The first record of what may be a whole-file gzip is damaged: look on in the
+            # decompressed stream, where the other records are.
+            fh.seek(0)
+            unzipped = _Stream(gzip.GzipFile(fileobj=fh), members=False, prefix="gunzip:")
+            resume = _find_next_record(unzipped, 1, is_arc)
+            _settle(out, stop, stream, resumed=resume is not None)
+            stream = unzipped
+        else:
+            _settle(out, stop, stream, resumed=resume is not None)
+        if out.full():
+            yield out.flush()
+        if resume is None:
+            return
+        out.count("warc_resyncs")
+        start = resume
+
+
+def _settle(out: BatchBuilder, stop: _Stop, stream: _Stream, resumed: bool) -> None:
+    """The one row a stop stands for."""
+    locator = f"{stream.prefix}{stop.offset}"
+    if stop.kind == "short" and not resumed:
+        # Nothing after it: the input ends inside the record (or its length overstates the end).
+        if stop.row is not None:
+            stop.row.emit(out)
         return
-    candidates_left = MAX_RESYNC_CANDIDATES
-    while failure:
-        _reject_corrupt(out, failure)  # one row for the unreadable stretch
-        if is_arc:
-            return  # ARC headers are bare text lines: no marker to find the next record by
-        # Resume at the next gzip member (or "WARC/1." line) that parses as a record.
-        position = int(failure[1]) + 1
-        failure = None
-        while candidates_left > 0:
-            candidates_left -= 1
-            start = _next_record_start(fh, position, gzipped=head.startswith(GZIP_MAGIC))
-            if start is None:
-                return
-            fh.seek(start)
-            seen, failure = yield from _read_pass(fh, source, out, max_payload_bytes, is_arc=False)
-            if seen or not failure:
-                out.count("warc_resyncs")
-                break
-            position, failure = start + 1, None  # not a record after all: look further
+    if stop.kind in ("bad", "short") and stop.candidate:
+        out.reject(locator=locator, url=stop.url, reason=_corruption_reason(stop.exc),
+                   detail=error_detail(stop.exc, f"byte {locator}"))
+    else:  # an unreadable stretch, or a damaged record that is not a document
+        out.file_error(locator=f"corrupt@{locator}", reason=_corruption_reason(stop.exc),
+                       detail=error_detail(stop.exc, f"byte {locator}"))
 
 
-def _reject_corrupt(out: BatchBuilder, failure: tuple[Exception, str]) -> None:
-    exc, locator = failure
-    out.file_error(locator=f"corrupt@{locator}", reason=_corruption_reason(exc),
-                   detail=error_detail(exc, f"byte {locator}"))
+def _find_next_record(stream: _Stream, position: int, is_arc: bool) -> int | None:
+    """Offset of the first gzip member / WARC header line at or after ``position`` that parses
+    as a record, or None."""
+    if is_arc and not stream.members:
+        return None  # ARC headers are bare text lines: no marker to find the next record by
+    try:
+        while (start := _next_record_start(stream.fh, position, gzipped=stream.members)) is not None:
+            if _parses_as_record(stream.fh, start, gzipped=stream.members, is_arc=is_arc):
+                return start
+            position = start + 1
+    except (OSError, EOFError, zlib.error):  # a cut or damaged gzip stream ends the search
+        pass
+    return None
+
+
+_PROBE_LOADER = ArcWarcRecordLoader(verify_http=False, arc2warc=False)
+
+
+def _parses_as_record(fh, start: int, gzipped: bool, is_arc: bool) -> bool:
+    # GzipFile seeks backwards by decompressing again from the start: slow, but only damaged
+    # whole-file gzips get here.
+    fh.seek(start)
+    reader = DecompressingBufferedReader(fh) if gzipped else BufferedReader(fh)
+    try:
+        record = _PROBE_LOADER.parse_record_stream(reader)
+    except Exception:
+        return False
+    return record.format == ("arc" if is_arc else "warc")
 
 
 def _next_record_start(fh, position: int, gzipped: bool) -> int | None:
     """Offset of the next gzip member / WARC header line at or after ``position``, or None."""
     marker = GZIP_MAGIC if gzipped else b"\nWARC/1."
     skip = 0 if gzipped else 1  # the record starts after the newline
+    position = max(position - skip, 0)  # a header line right at ``position`` counts
     fh.seek(position)
     carry, carry_at = b"", position
     while chunk := fh.read(_SCAN_CHUNK):
@@ -160,10 +286,16 @@ def _is_arc(head: bytes) -> bool:
     return head.startswith(b"filedesc://")
 
 
-def _read_pass(fh, source: str, out: BatchBuilder, max_payload_bytes: int, *, is_arc: bool, skip: int = 0,
-               prefix: str = "") -> Generator[StageOutput, None, PassResult]:
-    """Read records from ``fh`` into ``out``, ignoring the first ``skip``; yields full batches."""
-    archive = ArchiveIterator(fh, arc2warc=True)
+def _read_pass(stream: _Stream, start: int, source: str, out: BatchBuilder, max_payload_bytes: int, *, is_arc: bool,
+               skip: int = 0) -> Generator[StageOutput, None, _Stop | None]:
+    """Read records from ``start`` into ``out``, ignoring the first ``skip``; yields full batches.
+
+    Returns None at the end of the stream, else where and why it stopped. It stops at the
+    first record whose end is not where its length says: warcio's offsets past such a record
+    mix compressed and decompressed positions and cannot be trusted.
+    """
+    stream.fh.seek(start)
+    archive = _Archive(stream.fh, is_arc=is_arc)
     records = iter(archive)
     seen = 0
     try:
@@ -171,37 +303,79 @@ def _read_pass(fh, source: str, out: BatchBuilder, max_payload_bytes: int, *, is
             try:
                 record = next(records)
             except StopIteration:
-                return seen, None
+                return None
             except Exception as exc:
-                # archive.offset is where the failing record starts (the previous one was consumed).
-                return seen, (exc, f"{prefix}{archive.offset}")
+                kind = "whole_file_gzip" if _is_whole_file_gzip(exc) else "unreadable"
+                # archive.offset is where the failing record starts (the previous one ended cleanly).
+                return _Stop(kind, max(archive.offset, start), exc, seen=seen)
             seen += 1
             if seen <= skip:
                 continue
             # Right after next(), archive.offset is the start of this record: stable across
             # runs, so it is the record's id locator.
-            locator = f"{prefix}{archive.offset}"
+            offset = archive.offset
+            locator = f"{stream.prefix}{offset}"
             out.count("warc_records_total")
             rec_type = record.rec_type
+            row = None
             if rec_type in DOCUMENT_RECORD_TYPES:
                 out.count(f"warc_records_{rec_type}")
                 try:
-                    _add_record(record, locator, source, out, max_payload_bytes, is_arc)
+                    row = _add_record(record, locator, source, out, max_payload_bytes, is_arc)
                 except Exception as exc:
-                    # A payload that fails to decode; the record boundaries are intact, so go on.
-                    out.reject(locator=locator, url=_target_uri(record), reason="corrupt_record",
-                               detail=error_detail(exc, f"byte {locator}"))
+                    # A payload that fails to decode; the record boundaries are checked below.
+                    row = _Row(False, dict(locator=locator, url=_target_uri(record), reason="corrupt_record",
+                                           detail=error_detail(exc, f"byte {locator}")))
             elif rec_type in SKIPPED_RECORD_TYPES:
                 out.count(f"warc_records_skipped_{rec_type}")
             else:
                 out.count("warc_records_skipped_other")
+            end = _record_end(archive, record) or _swallowed_record(stream, offset, archive, is_arc)
+            if end is not None:
+                kind, exc = end
+                return _Stop(kind, offset, exc, candidate=rec_type in DOCUMENT_RECORD_TYPES,
+                             url=_target_uri(record), row=row, seen=seen)
+            if row is not None:
+                row.emit(out)
             if out.full():
                 yield out.flush()
     finally:
         if archive.err_count:
-            # Records not followed by the blank lines their length implies (warcio warns, re-syncs).
+            # Records followed by a few stray bytes before the blank lines (tolerated).
             out.count("warc_length_warnings", archive.err_count)
             archive.err_count = 0
+
+
+def _record_end(archive: _Archive, record) -> tuple[str, Exception] | None:
+    """None when the record ends where its Content-Length says, else ("bad" | "short", why)."""
+    try:
+        archive.read_to_end()  # the rest of the block, and the blank lines after it
+    except Exception as exc:
+        return "bad", exc
+    if getattr(record.raw_stream, "limit", 0) > 0:
+        # The file or gzip member ended inside the block: a cut-off record, unless a record
+        # follows (the caller looks).
+        return "short", ContentLengthMismatch()
+    if archive.misaligned or archive.stray_bytes > LENGTH_SLACK_BYTES:
+        return "bad", ContentLengthMismatch()
+    return None
+
+
+def _swallowed_record(stream: _Stream, offset: int, archive: _Archive, is_arc: bool) -> tuple[str, Exception] | None:
+    """("bad", why) when a record starts inside the block of the record at ``offset``, else None.
+
+    A few stray bytes after a block also come from a length that is too long and happens to
+    end just short of a line end in a later record; that record must not go unread. (A gzip
+    member holds one record: its block cannot reach into the next.)
+    """
+    if not archive.stray_bytes or stream.members:
+        return None
+    here = stream.fh.tell()
+    try:
+        inside = _find_next_record(stream, offset + 1, is_arc)
+    finally:
+        stream.fh.seek(here)
+    return ("bad", ContentLengthMismatch()) if inside is not None and inside < archive.offset else None
 
 
 def _is_whole_file_gzip(exc: Exception) -> bool:
@@ -214,8 +388,8 @@ def _corruption_reason(exc: Exception) -> str:
     return "corrupt_record"
 
 
-def _add_record(record, locator: str, source: str, out: BatchBuilder, max_payload_bytes: int, is_arc: bool) -> None:
-    """One response/resource/conversion record -> a document or a reject row."""
+def _add_record(record, locator: str, source: str, out: BatchBuilder, max_payload_bytes: int, is_arc: bool) -> _Row:
+    """One response/resource/conversion record -> what it becomes: a document or a reject row."""
     url = _target_uri(record)
     headers = record.rec_headers
     fetch_time = parse_timestamp(headers.get_header("WARC-Date"))
@@ -236,52 +410,47 @@ def _add_record(record, locator: str, source: str, out: BatchBuilder, max_payloa
         encoding = (http.get_header("Content-Encoding") or "").strip().lower() if http else ""
         if encoding and encoding != "identity" and encoding not in BufferedReader.get_supported_decompressors():
             # warcio would hand back the still-compressed bytes.
-            out.reject(locator=locator, url=url, reason="unsupported_content_encoding", detail=encoding)
-            return
+            return _Row(False, dict(locator=locator, url=url, reason="unsupported_content_encoding", detail=encoding))
     else:  # resource: the block is the payload, typed by the record's own Content-Type
         media_type, charset = parse_content_type(headers.get_header("Content-Type"))
 
     declared_html = media_type in HTML_MEDIA_TYPES
     if record.rec_type != "conversion" and not declared_html and media_type not in SNIFFED_MEDIA_TYPES:
-        out.reject(locator=locator, url=url, reason="non_html_payload", detail=media_type)
-        return
+        return _Row(False, dict(locator=locator, url=url, reason="non_html_payload", detail=media_type))
 
     payload = _read_at_most(record.content_stream(), max_payload_bytes)
     if payload is None:
-        out.reject(locator=locator, url=url, reason="payload_too_large", detail=f">{max_payload_bytes} bytes")
-        return
+        return _Row(False, dict(locator=locator, url=url, reason="payload_too_large", detail=f">{max_payload_bytes} bytes"))
+    counters: tuple[str, ...] = ()
     missing = _bytes_missing(record)
     if missing:
         if not _http_body_complete(record, len(payload)):
-            out.reject(locator=locator, url=url, reason="truncated_record",
-                       detail=f"record block {missing} bytes short of Content-Length at byte {locator}")
-            return
+            return _Row(False, dict(locator=locator, url=url, reason="truncated_record",
+                                    detail=f"record block {missing} bytes short of Content-Length at byte {locator}"))
         # The file ends before the declared record length, yet the HTTP body is whole: the
         # archive's length field overstates (seen in hand-edited ARC files). Keep the page.
-        out.count("warc_records_short_but_complete")
+        counters += ("warc_records_short_but_complete",)
     if not payload.strip():
-        out.reject(locator=locator, url=url, reason="empty_payload", detail=media_type or None)
-        return
+        return _Row(False, dict(locator=locator, url=url, reason="empty_payload", detail=media_type or None), counters)
 
     if record.rec_type == "conversion":
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError as exc:
-            out.reject(locator=locator, url=url, reason="undecodable_text", detail=error_detail(exc, f"byte {locator}"))
-            return
-        out.keep(id=document_id(source, locator), url=url, fetch_time=fetch_time, warc_record_id=record_id,
-                 content_type=media_type, charset=charset, text=text)
-        out.count("warc_documents_conversion")
-        return
+            return _Row(False, dict(locator=locator, url=url, reason="undecodable_text",
+                                    detail=error_detail(exc, f"byte {locator}")), counters)
+        return _Row(True, dict(id=document_id(source, locator), url=url, fetch_time=fetch_time,
+                               warc_record_id=record_id, content_type=media_type, charset=charset, text=text),
+                    counters + ("warc_documents_conversion",))
 
     if not declared_html:
         if not looks_like_html(payload):
-            out.reject(locator=locator, url=url, reason="non_html_payload", detail=media_type or "missing")
-            return
-        out.count("warc_payloads_sniffed_html")
-    out.keep(id=document_id(source, locator), url=url, fetch_time=fetch_time, warc_record_id=record_id,
-             content_type=media_type or None, charset=declared_charset(charset, payload), html=payload)
-    out.count(f"warc_documents_{record.rec_type}")
+            return _Row(False, dict(locator=locator, url=url, reason="non_html_payload", detail=media_type or "missing"),
+                        counters)
+        counters += ("warc_payloads_sniffed_html",)
+    return _Row(True, dict(id=document_id(source, locator), url=url, fetch_time=fetch_time, warc_record_id=record_id,
+                           content_type=media_type or None, charset=declared_charset(charset, payload), html=payload),
+                counters + (f"warc_documents_{record.rec_type}",))
 
 
 def _target_uri(record) -> str | None:

@@ -62,7 +62,8 @@ HTML_RESPONSES_NOT_DOCUMENTS = {
     "ia-web-commons/IAH-urls-wget.warc": {"empty_payload": 2},  # two 301 redirects, empty body
     "ia-web-commons/IAH-urls-wget.warc.gz": {"empty_payload": 2},
     "resiliparse/clipped.warc.gz": {"truncated_record": 1},  # gzip stream cut mid-record
-    "warcio/example-wrong-chunks.warc.gz": {"truncated_record": 1},  # record split across gzip members
+    # The record's block runs on into the next gzip member: its length is wrong, one row.
+    "warcio/example-wrong-chunks.warc.gz": {"corrupt_record": 1},
 }
 
 # --------------------------------------------------------------------- the real files
@@ -179,7 +180,7 @@ def test_arc_files(warc_dir, read):
         ("resiliparse/block-sized-records.warc.lz4", {"unsupported_compression": 1}, 0),
         ("resiliparse/warcfile.warc.lz4", {"unsupported_compression": 1}, 0),
         ("resiliparse/clipped.warc.gz", {"truncated_record": 1}, 0),
-        ("warcio/example-wrong-chunks.warc.gz", {"truncated_record": 1, "corrupt_record": 1}, 0),
+        ("warcio/example-wrong-chunks.warc.gz", {"corrupt_record": 1}, 0),
         ("warcio/bad.arc", {"empty_payload": 3}, 0),
     ],
 )
@@ -204,6 +205,21 @@ def test_whole_file_gzip_is_read_through_gunzip(warc_dir, read, name, records, d
     assert result.counters["warc_records_total"] == records
     assert result.kept.num_rows == documents and result.rejected.num_rows == 0
     assert all(u.startswith("http") for u in result.kept.column("url").to_pylist())
+
+
+def test_every_shared_file_gives_unique_ids(warc_dir, read):
+    """Each document and each reject row has its own id: the ledger counts every record once."""
+    files = sorted(p for p in warc_dir.rglob("*") if p.is_file() and p.name not in ("SOURCE.md", "LICENSE"))
+    assert len(files) >= 40
+    everywhere = []
+    for path in files:
+        name = str(path.relative_to(warc_dir))
+        result = read(shared_file(warc_dir, name))  # read() also checks uniqueness within the file
+        ids = result.kept.column("id").to_pylist() + result.rejected.column("id").to_pylist()
+        assert len(ids) == len(set(ids)), name
+        assert all(result.rejected.column("reason").to_pylist()), name
+        everywhere += ids
+    assert len(everywhere) == len(set(everywhere))
 
 
 # ------------------------------------------------------------------ synthetic archives
@@ -311,3 +327,93 @@ def test_shared_directory_lists_every_archive(warc_dir):
     names = {f.source for f in files}
     assert "resiliparse/warcfile.warc.lz4" in names and "whirlwind/whirlwind.warc.wet.gz" in names
     assert not any(n.endswith((".wat", ".wat.gz", ".bad", "LICENSE", ".md")) for n in names)
+
+
+# --------------------------------------------------------- records with a wrong Content-Length
+
+PAGE = b"<!doctype html><html><head><title>t</title></head><body>\n" + b"<p>A line of the page.</p>\n" * 40 + b"</body></html>"
+
+
+def warc_record(url: str) -> bytes:
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=False)
+    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+    writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(PAGE), http_headers=http))
+    return buffer.getvalue()
+
+
+def with_content_length(record: bytes, length: int) -> bytes:
+    """``record`` with its WARC Content-Length (the first one: WARC headers come first) set to ``length``."""
+    found = re.search(rb"Content-Length: (\d+)\r\n", record)
+    return record[:found.start(1)] + str(length).encode() + record[found.end(1):]
+
+
+def block_length(record: bytes) -> int:
+    return int(re.search(rb"Content-Length: (\d+)\r\n", record).group(1))
+
+
+# How wrong the middle record's length is, given the three records.
+WRONG_LENGTHS = {
+    "too_short": lambda records: block_length(records[1]) - 100,  # its page cut, the rest left over
+    # The bug report: cut inside the HTTP headers, so an empty payload and many stray lines.
+    "too_short_into_http_headers": lambda records: block_length(records[1]) - len(PAGE) - 20,
+    "too_long": lambda records: block_length(records[1]) + 150,  # ends inside the next record's headers
+    "too_long_past_the_end": lambda records: block_length(records[1]) + 100_000,
+    # Ends 5 bytes short of the last line of the next record: only a few stray bytes follow.
+    "too_long_to_near_a_line_end": lambda records: block_length(records[1]) + len(records[2]) - 5,
+}
+
+
+def wrong_length_archive(path: Path, wrong: str, layout: str) -> tuple[InputFile, int]:
+    """Three HTML responses, the middle one's Content-Length wrong; also the middle record's offset."""
+    records = [warc_record(f"http://a/{i}") for i in range(3)]
+    records[1] = with_content_length(records[1], WRONG_LENGTHS[wrong](records))
+    if layout == "members":  # one gzip member per record, as WARC writers do
+        members = [gzip.compress(r) for r in records]
+        data, middle = b"".join(members), len(members[0])
+    else:
+        data, middle = b"".join(records), len(records[0])
+        if layout == "whole_file_gzip":
+            data = gzip.compress(data)
+    path.write_bytes(data)
+    return InputFile(uri=str(path), source=path.name, size=len(data), format="warc"), middle
+
+
+@pytest.mark.parametrize("layout", ["plain", "members", "whole_file_gzip"])
+@pytest.mark.parametrize("wrong", list(WRONG_LENGTHS))
+def test_wrong_content_length_costs_only_that_record(tmp_path, read, wrong, layout):
+    f, middle = wrong_length_archive(tmp_path / f"{wrong}.{layout}.warc", wrong, layout)
+    result = read(f)  # also: ids unique, details short and text-free
+    assert result.kept.column("url").to_pylist() == ["http://a/0", "http://a/2"]
+    assert result.kept.column("html").to_pylist() == [PAGE, PAGE]
+    [row] = result.rejected.to_pylist()
+    locator = f"gunzip:{middle}" if layout == "whole_file_gzip" else middle
+    assert (row["url"], row["reason"], row["id"]) == ("http://a/1", "corrupt_record", document_id(f.source, locator))
+    assert row["detail"] == f"ContentLengthMismatch at byte {locator}"
+    assert result.records_seen == 3 and result.counters.get("file_errors", 0) == 0
+
+
+@pytest.mark.parametrize("gzip_members", [False, True])
+def test_damaged_records_in_a_row_are_one_row_each(tmp_path, read, gzip_members):
+    records = [warc_record(f"http://a/{i}") for i in range(6)]
+    for i in (1, 2, 3):  # the failure repeats record after record; reading must still move on
+        records[i] = with_content_length(records[i], block_length(records[i]) - len(PAGE) - 20)
+    data = b"".join(gzip.compress(r) if gzip_members else r for r in records)
+    path = tmp_path / ("run.warc.gz" if gzip_members else "run.warc")
+    path.write_bytes(data)
+    result = read(InputFile(str(path), path.name, len(data), "warc"))
+    assert result.kept.column("url").to_pylist() == ["http://a/0", "http://a/4", "http://a/5"]
+    assert result.rejected.column("url").to_pylist() == ["http://a/1", "http://a/2", "http://a/3"]
+    assert set(result.reasons()) == {"corrupt_record"}
+
+
+def test_a_few_bytes_left_out_of_the_length_are_tolerated(tmp_path, read):
+    """As in warcio/example-trunc.warc: the page is whole, only a warning is counted."""
+    records = [warc_record(f"http://a/{i}") for i in range(3)]
+    # The 10 bytes left over are the end of the last body line: the page loses only its tail.
+    records[1] = with_content_length(records[1], block_length(records[1]) - 10)
+    path = tmp_path / "slack.warc"
+    path.write_bytes(b"".join(records))
+    result = read(InputFile(str(path), path.name, path.stat().st_size, "warc"))
+    assert result.kept.column("url").to_pylist() == ["http://a/0", "http://a/1", "http://a/2"]
+    assert result.counters["warc_length_warnings"] == 1
