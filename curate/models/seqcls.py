@@ -12,9 +12,12 @@ truncation, and by :func:`throughput` for benchmarks.
   model. The tokenizer sees at most ``CHARS_PER_TOKEN_BOUND × max_tokens`` characters of it, so a
   megabyte-long page costs no more than a long one; that bound is far above the characters per
   token of any natural text, so the tokens the model reads are the same as without it.
-* Texts are sorted by token count and scored ``batch_size`` at a time (less padding); scores come
-  back in the input order. Empty or whitespace-only texts (and None) are not scored: their rows are
-  NaN.
+* A text's scores depend on that text alone (given the model and torch's thread count): on CPU
+  each text is one forward call at its own token length, never padded, because padding and even
+  the number of rows in a call move the last float32 bits (``curate.models.batching``). On a GPU
+  texts are sorted by token count and scored ``batch_size`` at a time (``batch_size`` 1 gives the
+  CPU rule there too). Scores come back in the input order. Empty or whitespace-only texts (and
+  None) are not scored: their rows are NaN.
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import numpy as np
+
+from curate.models.batching import collate, forward_groups
 
 HeadKind = Literal["classification", "multi_label", "regression"]
 HEADS: tuple[str, ...] = ("classification", "multi_label", "regression")
@@ -153,18 +158,12 @@ class SequenceClassifier:
         ids, cut = self.encode([texts[i] for i in todo])
         tokens[todo] = [len(x) for x in ids]
         truncated[todo] = cut
-        # Similar lengths together waste less padding; a row's output does not depend on its batch.
-        order = sorted(range(len(ids)), key=lambda k: len(ids[k]))
+        # One text per call on CPU (its scores then depend on it alone), length-sorted padded
+        # batches on a GPU: see curate.models.batching.
         model_seconds = 0.0
         with torch.inference_mode():
-            for begin in range(0, len(order), self.batch_size):
-                rows = order[begin : begin + self.batch_size]
-                width = max(len(ids[k]) for k in rows)
-                input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-                mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for r, k in enumerate(rows):
-                    input_ids[r, : len(ids[k])] = torch.tensor(ids[k], dtype=torch.long)
-                    mask[r, : len(ids[k])] = 1
+            for rows in forward_groups([len(x) for x in ids], self.batch_size, self.device):
+                input_ids, mask = collate([ids[k] for k in rows], self.pad_id)
                 started = time.perf_counter()
                 logits = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits.float()
                 if self.head == "classification":

@@ -9,9 +9,14 @@ How a text becomes spans:
 
 1. The fast tokenizer cuts it into windows of at most ``max_length`` tokens that overlap by
    ``stride`` tokens, with character offsets and word ids for every token.
-2. Windows from all texts are batched (``batch_size`` per forward pass) and scored. A token seen in
-   two windows keeps the prediction of the window where it sits farther from an edge, i.e. with
-   more context on both sides, so every token is decided exactly once and nothing is duplicated.
+2. Every window is scored by the model. On CPU each window is its own forward call at its own
+   length, never padded: padding and even the number of rows in a call move the last float32 bits
+   of the probabilities (``curate.models.batching``), which could flip a ``min_score`` decision
+   with the block a text arrived in. On a GPU windows are sorted by length and batched
+   (``batch_size`` per forward pass; ``batch_size`` 1 gives the CPU rule there too). A token seen
+   in two windows keeps the prediction of the window where it sits farther from an edge, i.e. with
+   more context on both sides (the earlier window on a tie), so every token is decided exactly once
+   and nothing is duplicated.
 3. Labels are collapsed to entity groups (``B-PER``/``I-PER``/... -> ``PER``), word pieces are
    aggregated into the tokenizer's words (mean group probability), and consecutive words of one
    group form one entity unless the tags say a new one begins (``B-``/``S-``/``U-``) or the last
@@ -27,6 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer, BatchEncoding
+
+from curate.models.batching import collate, forward_groups
 
 Span = tuple[int, int, str]
 
@@ -66,6 +73,8 @@ class NerDetector:
     model's entity groups, case-insensitively and without tag prefixes, to our PII types, e.g.
     ``{"PER": "NAME"}``; groups not in it (LOC, ORG, MISC, ...) are ignored. Loading happens once,
     here, because the PII stage builds one detector per Ray actor and reuses it for every batch.
+    ``torch_threads`` pins torch's intra-op thread count (process-wide): the probabilities' last
+    bits follow it, so a caller that wants the same spans on every machine passes its CPU share.
     """
 
     def __init__(
@@ -78,9 +87,14 @@ class NerDetector:
         stride: int = 64,
         min_score: float = 0.5,
         device: str | int | None = None,
+        torch_threads: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if torch_threads is not None:
+            if torch_threads < 1:
+                raise ValueError(f"torch_threads must be >= 1, got {torch_threads}")
+            torch.set_num_threads(torch_threads)
         try:
             self._model = AutoModelForTokenClassification.from_pretrained(model)
             self._tokenizer = AutoTokenizer.from_pretrained(model)
@@ -134,10 +148,26 @@ class NerDetector:
         """Sorted, non-overlapping ``(start, end, type)`` spans per text; ``[]`` for empty or None texts."""
         todo = [i for i, text in enumerate(texts) if text]
         results: list[list[Span]] = [[] for _ in texts]
-        if not todo:
-            return results
+        for i, doc in zip(todo, self._docs([texts[i] for i in todo])):
+            results[i] = self._spans(texts[i], doc)
+        return results
+
+    def token_probabilities(self, texts: list[str]) -> list[np.ndarray]:
+        """Per text, ``[content tokens, labels]`` softmax probabilities, each token's from the
+        window that gives it the most context (what ``detect`` decides from); empty texts give
+        ``[0, labels]``."""
+        todo = [i for i, text in enumerate(texts) if text]
+        results = [np.zeros((0, len(self._prefixes)), dtype=np.float32) for _ in texts]
+        for i, doc in zip(todo, self._docs([texts[i] for i in todo])):
+            results[i] = doc.probs
+        return results
+
+    def _docs(self, texts: list[str]) -> list[_Doc]:
+        """Tokenize non-empty texts into windows and score them: the per-text token state."""
+        if not texts:
+            return []
         encoded = self._tokenizer(
-            [texts[i] for i in todo],
+            texts,
             truncation=True,
             max_length=self._max_length,
             stride=self._stride,
@@ -146,9 +176,7 @@ class NerDetector:
         )
         docs, windows = self._layout(encoded)
         self._score(encoded["input_ids"], windows, docs)
-        for doc_index, doc in enumerate(docs):
-            results[todo[doc_index]] = self._spans(texts[todo[doc_index]], doc)
-        return results
+        return docs
 
     def _layout(self, encoded: BatchEncoding) -> tuple[list[_Doc], list[tuple[int, int, np.ndarray]]]:
         """Place every window's content tokens at their index in the whole text.
@@ -187,27 +215,24 @@ class NerDetector:
     @torch.inference_mode()
     def _score(self, input_ids: list[list[int]], windows: list[tuple[int, int, np.ndarray]], docs: list[_Doc]) -> None:
         """Run the model over all windows and keep, per token, the prediction with the most context."""
-        # Similar lengths together waste less padding; each window is scored independently of its batch.
-        order = sorted(range(len(windows)), key=lambda w: len(input_ids[w]))
-        for begin in range(0, len(order), self._batch_size):
-            batch = order[begin : begin + self._batch_size]
-            width = max(len(input_ids[w]) for w in batch)
-            ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, w in enumerate(batch):
-                ids[row, : len(input_ids[w])] = torch.tensor(input_ids[w], dtype=torch.long)
-                mask[row, : len(input_ids[w])] = 1
+        # One window per call on CPU, length-sorted padded batches on a GPU (module docstring, step 2).
+        window_probs: list[np.ndarray | None] = [None] * len(windows)
+        for batch in forward_groups([len(x) for x in input_ids], self._batch_size, self._device):
+            ids, mask = collate([input_ids[w] for w in batch], self._pad_id)
             logits = self._model(input_ids=ids.to(self._device), attention_mask=mask.to(self._device)).logits
             probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
             for row, w in enumerate(batch):
-                doc_index, start, positions = windows[w]
-                doc = docs[doc_index]
-                local = np.arange(len(positions))
-                context = np.minimum(local, len(positions) - 1 - local)
-                tokens = start + local
-                better = context > doc.context[tokens]
-                doc.probs[tokens[better]] = probs[row, positions[better]]
-                doc.context[tokens[better]] = context[better]
+                window_probs[w] = probs[row]
+        # Applied in window order, whatever order they ran in: of two windows giving a token equal
+        # context the earlier one wins, on every device and batch size.
+        for w, (doc_index, start, positions) in enumerate(windows):
+            doc = docs[doc_index]
+            local = np.arange(len(positions))
+            context = np.minimum(local, len(positions) - 1 - local)
+            tokens = start + local
+            better = context > doc.context[tokens]
+            doc.probs[tokens[better]] = window_probs[w][positions[better]]
+            doc.context[tokens[better]] = context[better]
 
     def _spans(self, text: str, doc: _Doc) -> list[Span]:
         """Aggregate tokens into words and words into entities; keep the confident, mapped ones."""

@@ -16,6 +16,13 @@ encoder moves to CUDA when the actor has one) or on a sample, to audit the stude
 for new ones. ``min_quality`` > 0 rejects lower ``quality_embed`` as ``quality_embed_low``.
 Counters: ``documents_scored``, ``tokens_read``, ``truncated_documents``, ``model_seconds``.
 
+Determinism: a document's columns are a function of its text alone. On CPU the encoder runs each
+text in its own forward call, unpadded, with torch's threads pinned to ``torch_threads`` (default
+``num_cpus``), so the same text gets bit-identical float32 scores whatever block, batch size or
+order it arrives in (on the same machine type and library versions). On a GPU texts are batched
+``batch_size`` at a time, padded, and a score can differ in its last bits with its batch
+companions; ``batch_size: 1`` restores batch independence there (``curate.models.batching``).
+
 Auditing on a sample: with ``sample_fraction`` < 1 only the documents whose id hashes (xxh64,
 salted with ``sample_seed``) below that fraction are embedded; the others get null teacher columns
 and are kept untouched (``documents_not_sampled``), so a CPU run can afford the teacher on, say,
@@ -52,7 +59,8 @@ class EmbedClassifierParams(StageParams):
     encoder: str = Field(default="builtin:all-MiniLM-L6-v2", validate_default=True,
                          description="encoder: builtin:<name>, a local folder, or a hub id in the local cache")
     max_tokens: int = Field(default=256, ge=8, le=8192, description="tokens of each text the encoder reads")
-    batch_size: int = Field(default=32, ge=1, le=4096, description="texts per forward pass")
+    batch_size: int = Field(default=32, ge=1, le=4096,
+                            description="texts per forward pass on a GPU (on CPU each text runs alone, so scores do not depend on the batch)")
     quality_head: str | None = Field(default="builtin:quality_embed", description="LogisticHead JSON, or null for none")
     taxonomy: str | None = Field(default="builtin:taxonomy", description="zero-shot label descriptions, or null for none")
     heads: list[str] = Field(default=["domain", "topic"], description="taxonomy heads to score")
@@ -100,7 +108,8 @@ class EmbedClassifierParams(StageParams):
 
 class EmbedClassifier(Stage):
     name = "embed_classifier"
-    version = "1"
+    # 2: on CPU one text per forward pass, unpadded (scores no longer move with the batch).
+    version = "2"
     Params = EmbedClassifierParams
     uses_model = True
 

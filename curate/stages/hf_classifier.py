@@ -15,7 +15,11 @@ the stage writes:
 The model runs on an actor pool, loaded once per actor (``curate.models.seqcls``): on CUDA when the
 actor is given a GPU (``num_gpus``) and one is visible, else on CPU with ``torch_threads`` threads
 (default: the actor's ``num_cpus``). Texts are read from their start, ``max_tokens`` tokens at most
-(bounded by the model's positions), scored ``batch_size`` at a time in order of length.
+(bounded by the model's positions). On CPU each text is its own forward pass, unpadded, so its
+scores are bit-identical whatever block, batch size or order it arrives in (given the pinned
+thread count, machine type and library versions); on a GPU texts are scored ``batch_size`` at a
+time in order of length, padded, and a score can differ in its last bits with its batch companions
+(``batch_size: 1`` restores batch independence there; see ``curate.models.batching``).
 
 Filtering: ``min_score: {label: t}`` rejects a document whose score for that label is below ``t``
 (``<prefix>_low_score``, detail ``label=high score=0.12<0.50``); ``max_score`` rejects one above
@@ -68,7 +72,7 @@ class HfClassifierParams(StageParams):
     labels: list[str] | None = Field(default=None, description="labels to write a column for (names as in the model's id2label); null: all")
     head: str | None = Field(default=None, description=f"override the head kind read from the config: one of {', '.join(HEADS)}")
     max_tokens: int = Field(default=512, ge=2, description="tokens of each text's start the model reads (default: 512, or the model's positions if fewer)")
-    batch_size: int = Field(default=16, ge=1, description="texts per forward pass")
+    batch_size: int = Field(default=16, ge=1, description="texts per forward pass on a GPU (on CPU each text runs alone, so scores do not depend on the batch)")
     num_cpus: float = Field(default=1.0, gt=0, description="CPUs per actor")
     num_gpus: float = Field(default=0.0, ge=0, description="GPUs per actor (0: CPU)")
     torch_threads: int | None = Field(default=None, ge=1, description="CPU threads per actor (null: num_cpus, at least 1)")
@@ -167,7 +171,8 @@ def _compare(score: float, threshold: float, sign: str) -> str:
 
 class HfClassifier(Stage):
     name = "hf_classifier"
-    version = "1"
+    # 2: on CPU one text per forward pass, unpadded (scores no longer move with the batch).
+    version = "2"
     Params = HfClassifierParams
     uses_model = True
 

@@ -123,3 +123,44 @@ def test_minilm_embeddings_are_unit_length_and_order_independent(minilm):
     assert np.allclose(alone, vectors[3], atol=1e-5)
     # Paraphrases are closer than unrelated sentences.
     assert vectors[0] @ vectors[3] > vectors[0] @ vectors[2] + 0.2
+
+
+def test_a_long_document_prints_no_sequence_length_warning(capfd):
+    # The encoder used to count a text's tokens with truncation off, over max_tokens * 8 characters:
+    # a dense page (CJK, digits) is longer than the model's 512 positions there, and transformers
+    # printed "Token indices sequence length is longer than the specified maximum sequence length
+    # ... indexing errors" on every such run although the model only ever read 256 tokens.
+    import logging
+
+    from curate.models.embed import MeanPooledEncoder
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # transformers' logger does not propagate to pytest's caplog
+    logger = logging.getLogger("transformers")
+    logger.addHandler(handler)
+    try:
+        encoder = MeanPooledEncoder(resolve_model("builtin:all-MiniLM-L6-v2"), max_tokens=256, torch_threads=1)
+        long_texts = ["数据" * 3000, " ".join(str(i) for i in range(5000)), "The cat sat on the mat."]
+        vectors = encoder.encode(long_texts)
+    finally:
+        logger.removeHandler(handler)
+    messages = [r.getMessage() for r in records] + capfd.readouterr().err.splitlines()
+    assert not [m for m in messages if "sequence length is longer" in m], messages
+    assert encoder.truncated == 2 and encoder.tokens_read == 256 + 256 + 9  # [CLS] the cat sat on the mat . [SEP]
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_each_text_is_embedded_as_if_alone(minilm):
+    # On CPU a text's embedding must not depend on the texts encoded with it (no padding, one text
+    # per forward call), bit for bit, whatever the batch size.
+    texts = ["The cat sat on the mat.", "Stock markets fell sharply on Monday. " * 3, "A kitten rested on the rug.",
+             "def f(x):\n    return x * 2\n", "Rain is expected tomorrow across the north of the country."]
+    together = minilm.encode(texts)
+    alone = np.vstack([minilm.encode([text]) for text in texts])
+    assert np.array_equal(together, alone)
+    batch_size, minilm.batch_size = minilm.batch_size, 5
+    try:
+        assert np.array_equal(minilm.encode(texts[::-1])[::-1], alone)
+    finally:
+        minilm.batch_size = batch_size

@@ -153,3 +153,50 @@ def test_batch_size_does_not_change_results(models):
     assert one == many
     assert one[1] == one[2] == []
     assert all(spans for i, spans in enumerate(one) if i not in (1, 2))
+
+
+def _random_ner(folder: Path) -> Path:
+    """A BIO token classifier over the tiny vocabulary with seeded random weights: unlike the
+    hand-set models its probabilities carry float32 rounding from every layer."""
+    import torch
+    from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
+
+    build_tiny_ner(folder, "bio")  # vocabulary and tokenizer
+    labels = SCHEMES["bio"][0]
+    config = BertConfig(
+        vocab_size=BertTokenizerFast.from_pretrained(folder).vocab_size, hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=64, max_position_embeddings=512, num_labels=len(labels),
+        id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)},
+    )
+    torch.manual_seed(0)
+    model = BertForTokenClassification(config)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() > 1:
+                param.normal_(0.0, 0.5)
+    model.save_pretrained(folder)
+    return folder
+
+
+def test_probabilities_do_not_depend_on_batch_size_or_order(tmp_path):
+    import random
+
+    import numpy as np
+
+    folder = _random_ner(tmp_path / "random")
+    rng = random.Random(1)
+    words = FILLER + ["ada", "lovelace", "grace", "alan", "turing", "paris", "kim"]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 120))) for _ in range(30)]
+    kwargs = dict(max_length=32, stride=8, device="cpu", torch_threads=1)
+    runs = {size: NerDetector(str(folder), {"PER": "NAME"}, batch_size=size, **kwargs) for size in (1, 5, 32)}
+    reference = runs[1].token_probabilities(texts)
+    spans = runs[1].detect(texts)
+    order = rng.sample(range(len(texts)), len(texts))
+    shuffled = runs[32].token_probabilities([texts[i] for i in order])
+    others = {size: detector.token_probabilities(texts) for size, detector in runs.items() if size != 1}
+    others["shuffled"] = [shuffled[order.index(i)] for i in range(len(texts))]
+    for name, probabilities in others.items():
+        for i, (got, want) in enumerate(zip(probabilities, reference)):
+            assert got.shape == want.shape and np.array_equal(got, want), f"text {i} differs at {name}"
+    assert runs[5].detect(texts) == runs[32].detect(texts) == spans
+    assert any(spans)  # the random model does tag some names

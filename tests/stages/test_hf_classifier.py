@@ -295,3 +295,56 @@ def test_throughput_reports_documents_per_second(models):
     assert result["max_tokens"] == 8 and result["truncated_documents"] == 4 * sum(len(t.split()) > 6 for t in TEXTS)
     median = sum(result["seconds"]) / 2  # the median of two passes
     assert result["docs_per_s"] == pytest.approx(24 / median) and result["tokens_per_s"] == pytest.approx(result["tokens"] / median)
+
+
+# --- batch independence ----------------------------------------------------------------------
+
+def _varied(n=40, seed=5):
+    """Texts of many token lengths, including ones past max_tokens, from the tiny model's words."""
+    import random
+
+    from tests.tiny_seqcls import WORDS
+
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 90))) for _ in range(n)]
+
+
+def _independent_of_the_batch(model, texts, **params):
+    """Score columns of ``texts`` with batch sizes 1, 5 and 32 and in a shuffled order: all must be
+    bit-identical (``==`` on the Arrow columns) to batch size 1's."""
+    import random
+
+    runs = {}
+    for batch_size in (1, 5, 32):
+        stage, out = _run(texts, model=str(model), batch_size=batch_size, **params)
+        runs[batch_size] = out.kept
+    order = random.Random(13).sample(range(len(texts)), len(texts))
+    shuffled = stage.process(_batch([texts[i] for i in order])).kept
+    runs["shuffled"] = shuffled.take(pa.array(np.argsort(order)))
+    runs["rerun"] = stage.process(_batch(texts)).kept
+    reference = runs.pop(1)
+    columns = list(HfClassifier.output_columns(stage.params))
+    for name, table in runs.items():
+        for column in columns:
+            assert table.column(column) == reference.column(column), f"{column} differs at {name}"
+    return reference, columns
+
+
+@pytest.mark.parametrize("head", ["classification", "regression", "multi_label"])
+def test_scores_do_not_depend_on_batch_size_or_order(models, head):
+    texts = _varied()
+    reference, columns = _independent_of_the_batch(models[head], texts, max_tokens=48, torch_threads=1)
+    assert len(set(reference.column(columns[0]).to_pylist())) > len(texts) // 2  # the texts really score apart
+
+
+def test_minilm_classifier_scores_do_not_depend_on_the_batch(tmp_path):
+    # A full-size encoder (MiniLM, 6 layers, 384-d) with a fresh 3-label head: the shape where
+    # padded batches moved scores by ~1e-6.
+    from curate.models.resolve import resolve_model
+    from tests.stages.test_embed_classifier import varied_texts
+
+    minilm = resolve_model("builtin:all-MiniLM-L6-v2")
+    torch.manual_seed(0)
+    AutoModelForSequenceClassification.from_pretrained(minilm, num_labels=3).save_pretrained(tmp_path / "m")
+    AutoTokenizer.from_pretrained(minilm).save_pretrained(tmp_path / "m")
+    _independent_of_the_batch(tmp_path / "m", varied_texts(30), max_tokens=128, torch_threads=1)
