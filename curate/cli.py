@@ -144,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Libraries' chatter (matplotlib's unit converters, ...) is not run progress.
+    for name in ("matplotlib", "PIL", "urllib3", "filelock"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     return args.func(args)
 

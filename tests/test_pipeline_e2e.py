@@ -57,7 +57,7 @@ def test_ledger_balances_and_card_is_complete(sample_run):
     assert ledger["input_documents"] == ledger["kept"] + ledger["rejected_total"]
     assert ledger["input_documents"] >= 300  # every page is a document (or a read reject)
     assert 0 < ledger["kept"] < ledger["input_documents"]
-    assert [s["stage"] for s in card["stages"]] == ["read", "extract_html", "length_filter", "url_dedup", "pii_scrub", "lang_id", "exact_dedup", "fuzzy_dedup", "line_dedup",
+    assert [s["stage"] for s in card["stages"]] == ["read", "extract_html", "length_filter", "url_key", "pii_scrub", "lang_id", "url_dedup", "exact_dedup", "fuzzy_dedup", "line_dedup",
         "gopher_repetition", "gopher_quality", "c4_quality", "dirty_words", "token_distribution",
         "quality_fasttext", "domain_fasttext", "topic_fasttext", "embed_classifier"]
     # Ray runs the extraction in each worker's main thread, so the per-document time bound holds.

@@ -99,6 +99,7 @@ class EdgesPass(_ClusterPass):
     which still links every verified member into one component."""
 
     unit_noun = "partitions"
+    weight_unit = "key rows"
 
     def __init__(self, name, resolved, max_pairwise: int = 64):
         super().__init__(name, resolved, f"{resolved.cls.name}: verify pairs")
@@ -165,6 +166,7 @@ class AttachPass(_ClusterPass):
     """Undecided pairs pick up the exact payload of their first document, in its part."""
 
     unit_noun = "parts"
+    weight_unit = "pairs"
 
     def __init__(self, name, resolved, in_schema):
         super().__init__(name, resolved, f"{resolved.cls.name}: exact check (1/2)")
@@ -186,6 +188,7 @@ class VerifyPass(_ClusterPass):
     """With the second document's exact payload beside the first's, the stage decides the pair."""
 
     unit_noun = "parts"
+    weight_unit = "pairs"
 
     def __init__(self, name, resolved, in_schema):
         super().__init__(name, resolved, f"{resolved.cls.name}: exact check (2/2)")
@@ -216,6 +219,7 @@ class ComponentsPass(_ClusterPass):
     """
 
     unit_noun = "unit"
+    weight_unit = "edges"
 
     def __init__(self, name, resolved, parts: int):
         super().__init__(name, resolved, f"{resolved.cls.name}: components")

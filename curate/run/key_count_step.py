@@ -84,6 +84,7 @@ class KeysPass(_KeyPass):
 
 class CountPass(_KeyPass):
     unit_noun = "partitions"
+    weight_unit = "key rows"
 
     def __init__(self, name, resolved, documents: int):
         super().__init__(name, resolved, f"{resolved.cls.name}: count", documents)

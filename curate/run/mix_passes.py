@@ -247,5 +247,6 @@ def run_mix(engine, index: int, config, data_shards: list[dict], documents_in: i
     manifest["threshold_passes"] = level + 1
     path = Path(engine.final_dir) / "mix" / "mix.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    # Sorted keys: a resumed run rebuilds this from records read back from JSON, and must write the same bytes.
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return manifest

@@ -256,9 +256,9 @@ def stage_totals(engine: Engine) -> dict[str, dict]:
     return totals
 
 
-def unit_problems(engine: Engine) -> list[str]:
+def unit_problems(engine: Engine, stage_order: list[str]) -> list[str]:
     """Per committed unit of a per-document pass: the stage chain holds (each stage's input is the
-    previous one's kept) and its files hold what its tallies say."""
+    previous one's kept, in pipeline order) and its files hold what its tallies say."""
     problems = []
     for name, records in sorted(engine.records.items()):
         for key, record in sorted(records.items()):
@@ -266,7 +266,7 @@ def unit_problems(engine: Engine) -> list[str]:
             tallies = record.get("stages") or {}
             if "docs" not in outputs or not tallies or not any(t["in"] for t in tallies.values()):
                 continue
-            chain = list(tallies.values())
+            chain = [tallies[s] for s in stage_order if s in tallies]
             for before, after in zip(chain, chain[1:]):
                 if after["in"] != before["kept"]:
                     problems.append(f"{name} unit {key} ({record.get('label')}): a stage received {after['in']} documents, "
@@ -346,35 +346,41 @@ def _hashed_config(config: PipelineConfig) -> dict:
     return {k: v for k, v in config.resolved().items() if k != "ray"}
 
 
-def load_or_start_work(store: WorkStore, config: PipelineConfig, corpus: str, listing: list[dict], plan: dict, run_id: str,
-                       fresh: bool) -> tuple[dict, bool]:
-    """(run.json, resumed): the unfinished run's state when it matches, else a new one."""
+def resumable_state(store: WorkStore, config: PipelineConfig, corpus: str, listing: list[dict], fresh: bool) -> dict | None:
+    """The unfinished run's state when there is one to resume (refused, naming what changed, when
+    the pipeline or the inputs differ); None for a new run. ``fresh`` discards it."""
     state = store.read_json("run.json")
-    if state is not None and not fresh:
-        problems = []
-        if state.get("format") != WORK_FORMAT:
-            problems.append(f"its work folder has format {state.get('format')!r}, this curate writes {WORK_FORMAT!r}")
-        if state.get("config_sha256") != config.config_hash():
-            changes = _config_differences(state.get("config", {}), _hashed_config(config)) or ["the resolved config"]
-            problems.append("the pipeline changed: " + "; ".join(changes[:6]) + (" …" if len(changes) > 6 else ""))
-        if state.get("corpus") != corpus:
-            problems.append(f"the corpus changed: {state.get('corpus')} → {corpus}")
-        elif state.get("inputs") != listing:
-            problems.append("the inputs changed: " + "; ".join(_listing_differences(state.get("inputs", []), listing)))
-        if problems:
-            raise ResumeRefused(f"an unfinished run ({state.get('run_id')}) is in {store.root}, but " + "; ".join(problems)
-                                + ". Rerun with the same pipeline and inputs to resume it, or pass --fresh to start over")
-        state.setdefault("attempts", []).append({"started": time.time(), "pid": os.getpid()})
-        store.write_json("run.json", state)
-        return state, True
-    if state is not None:  # --fresh: the unfinished run's files go
+    if state is None:
+        return None
+    if fresh:
         for name in store.listdir(""):
             store.remove(name)
-    state = {"format": WORK_FORMAT, "run_id": run_id, "created": time.time(), "config_sha256": config.config_hash(),
-             "config": _hashed_config(config), "corpus": corpus, "inputs": listing, "plan": plan,
-             "attempts": [{"started": time.time(), "pid": os.getpid()}]}
+        return None
+    problems = []
+    if state.get("format") != WORK_FORMAT:
+        problems.append(f"its work folder has format {state.get('format')!r}, this curate writes {WORK_FORMAT!r}")
+    if state.get("config_sha256") != config.config_hash():
+        changes = _config_differences(state.get("config", {}), _hashed_config(config)) or ["the resolved config"]
+        problems.append("the pipeline changed: " + "; ".join(changes[:6]) + (" …" if len(changes) > 6 else ""))
+    if state.get("corpus") != corpus:
+        problems.append(f"the corpus changed: {state.get('corpus')} → {corpus}")
+    elif state.get("inputs") != listing:
+        problems.append("the inputs changed: " + "; ".join(_listing_differences(state.get("inputs", []), listing)))
+    if problems:
+        raise ResumeRefused(f"an unfinished run ({state.get('run_id')}) is in {store.root}, but " + "; ".join(problems)
+                            + ". Rerun with the same pipeline and inputs to resume it, or pass --fresh to start over")
+    return state
+
+
+def start_attempt(store: WorkStore, state: dict | None, config: PipelineConfig, corpus: str, listing: list[dict], plan: dict,
+                  run_id: str) -> dict:
+    """run.json for this attempt: the resumed state with one more attempt, or a new run's."""
+    if state is None:
+        state = {"format": WORK_FORMAT, "run_id": run_id, "created": time.time(), "config_sha256": config.config_hash(),
+                 "config": _hashed_config(config), "corpus": corpus, "inputs": listing, "plan": plan, "attempts": []}
+    state.setdefault("attempts", []).append({"started": time.time(), "pid": os.getpid()})
     store.write_json("run.json", state)
-    return state, False
+    return state
 
 
 # --------------------------------------------------------------------------- the run
@@ -419,8 +425,9 @@ def run_pipeline(
             shutil.rmtree(control / "final", ignore_errors=True)
         store = open_store(work_root)
         listing = _input_listing(files)
+        previous = resumable_state(store, config, corpus, listing, fresh)
+        resumed = previous is not None
         num_shards = plan_num_shards(total_bytes, config.output.shard_input_mib)
-        new_run_id = run_id or card_mod.make_run_id(config, started_wall)
         owns_ray = not ray.is_initialized() and not ray_address
         ray_info = init_ray(config, ray_address)
         if ray_info["mode"] == "embedded":
@@ -429,8 +436,8 @@ def run_pipeline(
         # reduce unit holds does not grow with the corpus. Fixed in run.json: a resume on another
         # cluster reads the part files the first attempt bucketed.
         partitions = max(num_shards, 2 * max(1, ray_info["cpus"]), plan_num_shards(total_bytes, config.ray.partition_input_mib))
-        state, resumed = load_or_start_work(store, config, corpus, listing,
-                                            {"num_shards": num_shards, "partitions": partitions}, new_run_id, fresh)
+        state = start_attempt(store, previous, config, corpus, listing, {"num_shards": num_shards, "partitions": partitions},
+                              run_id or card_mod.make_run_id(config, started_wall))
         run_id = state["run_id"]
         num_shards, partitions = state["plan"]["num_shards"], state["plan"]["partitions"]
         if resumed:
@@ -455,7 +462,7 @@ def run_pipeline(
             engine.close()
         wall_s = time.perf_counter() - started
         snapshot = _snapshot(engine)
-        ledger_extra = {"unit_problems": unit_problems(engine), "ids": _id_check(engine, shard_spec.name)}
+        ledger_extra = {"unit_problems": unit_problems(engine, [READ_STAGE, *(s.cls.name for s in config.stages)]), "ids": _id_check(engine, shard_spec.name)}
         card = card_mod.build_card(
             run_id=run_id, config=config, corpus=corpus, out_dir=out_dir, started_wall=state["created"] if resumed else started_wall,
             wall_s=wall_s, ray_info=ray_info, num_shards=num_shards, shard_rows=shard_rows, snapshot=snapshot,

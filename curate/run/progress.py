@@ -138,6 +138,8 @@ class Progress:
                 + f" · {rate_text} · {tail}")
         lines = [head]
         for name, s in (p.stages.items() if stages else ()):
+            if not s.documents_in:  # a pass that only prepares a step (its keys, its pairs)
+                continue
             per_busy = f" · {s.documents_in / s.busy_s:,.0f} docs/s busy" if s.busy_s > 0 else ""
             lines.append(f"    {name:<20} in {s.documents_in:>10,}  kept {s.kept:>10,}{per_busy}")
         return lines
