@@ -193,6 +193,8 @@ class PiiScrub(Stage):
             self.ner = NerDetector(
                 p.ner_model, p.ner_labels, batch_size=p.ner_batch_size, max_length=p.ner_max_length,
                 stride=p.ner_stride, min_score=p.ner_min_score,
+                # One thread count per worker, so the model's last bits never depend on the host's cores.
+                torch_threads=max(1, int(self.num_cpus)),
             )
 
     def _regions(self, url: str | None, lang: str | None) -> tuple[str, ...]:
