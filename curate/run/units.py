@@ -12,8 +12,8 @@ nothing is counted twice. A unit that kills its worker ``max_attempts`` times fa
 its name.
 
 Fault injection for tests (the chaos tests in tests/test_chaos.py use it):
-``CURATE_FAULT_KILL_WORKER=<pass>:<unit key>`` makes the worker running that unit SIGKILL itself
-half-way through (once), ``CURATE_FAULT_KILL_DRIVER=<pass>:<n>`` makes the driver SIGKILL itself
+``CURATE_FAULT_KILL_WORKER=<pass>:<unit key>[,<pass>:<unit key>...]`` makes the worker running
+each such unit SIGKILL itself half-way through (once), ``CURATE_FAULT_KILL_DRIVER=<pass>:<n>`` makes the driver SIGKILL itself
 once n units of that pass are committed. ``<pass>`` matches any pass whose name contains it.
 """
 from __future__ import annotations
@@ -109,13 +109,14 @@ class WorkerContext:
         """Where an injected worker fault fires: mid-unit, with part of its output written."""
         if not self.fault_worker or self._unit is None:
             return
-        pass_match, _, key = self.fault_worker.rpartition(":")
         pass_name, unit_key = self._unit
-        if pass_match in pass_name and key == unit_key:
-            marker = f"faults/{pass_name.replace('/', '_')}-{unit_key}.json"
-            if not self.store.exists(marker):
-                self.store.write_json(marker, {"pid": os.getpid(), "time": time.time()})
-                os.kill(os.getpid(), signal.SIGKILL)
+        for spec in self.fault_worker.split(","):
+            pass_match, _, key = spec.strip().rpartition(":")
+            if pass_match and pass_match in pass_name and key == unit_key:
+                marker = f"faults/{pass_name.replace('/', '_')}-{unit_key}.json"
+                if not self.store.exists(marker):
+                    self.store.write_json(marker, {"pid": os.getpid(), "time": time.time()})
+                    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _worker_class():

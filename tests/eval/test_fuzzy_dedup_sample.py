@@ -36,7 +36,7 @@ def _jaccard(a, b):
 def test_precision_and_recall_on_planted_near_duplicates(ray_session, tmp_path):
     corpus = tmp_path / "sample"
     generate_sample_corpus(corpus, seed=5, pages=3000, pages_per_warc=500)
-    before = run_pipeline(_pipeline({"extract_html", "length_filter", "url_dedup", "exact_dedup"}, shard_input_mib=2),
+    before = run_pipeline(_pipeline({"extract_html", "length_filter", "url_key", "url_dedup", "exact_dedup"}, shard_input_mib=2),
                           str(corpus / "warc"), tmp_path / "before", cards_dir=None, run_id="before-fuzzy")
     assert before.card["ledger"]["balanced"]
     after = run_pipeline(_pipeline({"fuzzy_dedup"}, shard_input_mib=0.5), str(tmp_path / "before" / "data"),
