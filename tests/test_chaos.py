@@ -92,7 +92,8 @@ def _alive(entries: list[dict]) -> list[str]:
     for e in entries:
         try:
             p = psutil.Process(e["pid"])
-            if abs(p.create_time() - e["create_time"]) < 0.01:
+            # A zombie has exited; only its parent (or init) has yet to reap it.
+            if abs(p.create_time() - e["create_time"]) < 0.01 and p.status() != psutil.STATUS_ZOMBIE:
                 alive.append(f"{e['pid']} {e['name']}")
         except psutil.NoSuchProcess:
             pass
@@ -218,7 +219,7 @@ def test_clean_ends_a_killed_runs_processes_and_removes_its_work(corpus, tmp_pat
     proc = _curate("clean", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "removed" in proc.stdout and not (out / ".work").exists()
-    assert not _alive(leftovers)
+    assert not _alive(leftovers), proc.stdout
 
 
 def test_out_that_is_a_file_fails_at_once_with_one_line(corpus, tmp_path):

@@ -146,7 +146,8 @@ def _process(pid: int, create_time: float):
 
     try:
         p = psutil.Process(pid)
-        if abs(p.create_time() - create_time) < 0.01:
+        # A zombie has already exited (it waits for its parent, or init, to reap it).
+        if abs(p.create_time() - create_time) < 0.01 and p.status() != psutil.STATUS_ZOMBIE:
             return p
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         pass
@@ -208,7 +209,7 @@ def end_orphans(control: Path) -> list[str]:
     if session:
         for p in psutil.process_iter(["pid", "cmdline"]):
             try:
-                if any(session in part for part in (p.info["cmdline"] or [])):
+                if any(session in part for part in (p.info["cmdline"] or [])) and p.status() != psutil.STATUS_ZOMBIE:
                     victims[p.pid] = p
             except psutil.Error:
                 continue
