@@ -37,6 +37,8 @@ import platform
 import random
 import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -58,6 +60,9 @@ class PeakRss:
         self.interval_s = interval_s
         self.peak = 0
         self.processes: dict[int, dict] = {}
+        # CPU seconds (user + system) last seen per process, and (time, sum over the tree) samples.
+        self.cpu: dict[int, float] = {}
+        self.timeline: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -68,12 +73,30 @@ class PeakRss:
             try:
                 with proc.oneshot():
                     mem = proc.memory_info()
+                    times = proc.cpu_times()
                     title = " ".join(proc.cmdline()).strip() or proc.name()
             except psutil.Error:
                 continue
             total += mem.rss
+            self.cpu[proc.pid] = times.user + times.system
             self._note(proc.pid, title, mem.rss, mem.rss - mem.shared)
+        self.timeline.append((time.time(), sum(self.cpu.values())))
         return total
+
+    def cpu_between(self, start: float, end: float) -> float:
+        """CPU seconds the tree used between two wall-clock times (linear between samples)."""
+        def at(t: float) -> float:
+            points = self.timeline
+            if not points:
+                return 0.0
+            if t <= points[0][0]:
+                return points[0][1]
+            for (t0, c0), (t1, c1) in zip(points, points[1:]):
+                if t0 <= t <= t1:
+                    return c0 + (c1 - c0) * ((t - t0) / (t1 - t0) if t1 > t0 else 0.0)
+            return points[-1][1]
+
+        return max(0.0, at(end) - at(start))
 
     def _note(self, pid: int, title: str, rss: int, private: int) -> None:
         seen = self.processes.setdefault(
@@ -1228,6 +1251,140 @@ def bench_dedup(base: list[dict], sizes: list[int], pipeline: str, workdir: Path
     }
 
 
+def _run_cli(args: list[str], env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, RAY_AUTH_MODE=os.environ.get("RAY_AUTH_MODE", "disabled"), CURATE_PROGRESS_INTERVAL="1000")
+    env.pop("RAY_ADDRESS", None)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "curate.cli", *args], capture_output=True, text=True, env=env)
+
+
+def _roles(rss: "PeakRss") -> dict:
+    """Peak private memory (RSS minus shared pages) and CPU seconds by kind of process."""
+    roles: dict[str, dict] = {}
+    for r in rss.processes.values():
+        title = r["command"]
+        if "curate.cli" in title:
+            role = "driver"
+        elif "PassWorker" in " ".join(r["tasks"]) or "PassWorker" in title:
+            role = "pass worker"
+        elif "raylet" in title:
+            role = "raylet"
+        elif "gcs_server" in title:
+            role = "gcs_server"
+        else:
+            role = "other Ray processes"
+        entry = roles.setdefault(role, {"processes": 0, "peak_private_mib": 0.0, "cpu_seconds": 0.0})
+        entry["processes"] += 1
+        entry["peak_private_mib"] = max(entry["peak_private_mib"], round(r["peak_private"] / 2**20, 1))
+        entry["cpu_seconds"] = round(entry["cpu_seconds"] + rss.cpu.get(r["pid"], 0.0), 2)
+    return roles
+
+
+def bench_runs(pages: int, scale: int, pipeline: str, workdir: Path) -> dict:
+    """The default pipeline as a user runs it (`curate run`, a process of its own, embedded Ray) at
+    two corpus sizes ``scale`` apart: wall time, peak private memory per worker and of the driver,
+    where the CPU went (stage code against the whole process tree), how busy the cores were in the
+    per-document passes, and what checkpointing cost (part-file I/O against unit time). Then a run
+    killed half-way through its documents pass and resumed: what the resume reused and re-ran."""
+    from curate.sample import generate_sample_corpus
+
+    cpus = os.cpu_count() or 1
+    sizes = {}
+    corpora = {}
+    for n in (pages, pages * scale):
+        corpus = workdir / f"runs-corpus-{n}"
+        generate_sample_corpus(corpus, seed=2, pages=n)
+        corpora[n] = corpus / "warc"
+        out = workdir / f"runs-out-{n}"
+        with PeakRss(interval_s=0.5) as rss:
+            t0 = time.perf_counter()
+            proc = _run_cli(["run", "--corpus", str(corpora[n]), "--out", str(out), "--pipeline", pipeline, "--cards-dir", str(workdir / "cards")])
+            wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            sizes[str(n)] = {"status": f"failed: {proc.stderr[-500:]}"}
+            continue
+        card = json.loads((out / "card.json").read_text())
+        checkpoints = card["checkpoints"]
+        stage_busy = sum(s["busy_seconds"] for s in card["stages"])
+        tree_cpu = sum(rss.cpu.values())
+        busy = {}
+        for p in checkpoints["passes"]:
+            if p["pass"].endswith("-documents") or p["pass"].endswith("-map"):
+                used = rss.cpu_between(p["started_at"], p["started_at"] + p["seconds"])
+                busy[p["pass"]] = {"seconds": p["seconds"], "cpu_seconds": round(used, 1),
+                                   "cores_busy": round(used / (p["seconds"] * cpus), 3) if p["seconds"] else None}
+        sizes[str(n)] = {
+            "documents": card["ledger"]["input_documents"],
+            "input_mib": round(card["input"]["bytes"] / 2**20, 1),
+            "wall_seconds": round(wall, 1),
+            "documents_per_second": round(card["ledger"]["input_documents"] / wall, 1),
+            "ledger": card["ledger"]["equation"],
+            "processes": _roles(rss),
+            "cpu": {"tree_seconds": round(tree_cpu, 1), "stage_busy_seconds": round(stage_busy, 1),
+                    "stage_share": round(stage_busy / tree_cpu, 3) if tree_cpu else None,
+                    "cores": cpus, "average_cores_busy": round(tree_cpu / (wall * cpus), 3)},
+            "per_document_passes": busy,
+            "checkpoints": {"work_mib": round(checkpoints["work_bytes"] / 2**20, 1), "io_seconds": checkpoints["io_seconds"],
+                            "unit_seconds": checkpoints["unit_seconds"],
+                            "io_share": round(checkpoints["io_seconds"] / checkpoints["unit_seconds"], 4) if checkpoints["unit_seconds"] else None,
+                            "units": checkpoints["units"]},
+        }
+    # Resume: kill the driver once half the input files are committed, then rerun.
+    files = len(list(corpora[pages].glob("*")))
+    out = workdir / "runs-resume"
+    args = ["run", "--corpus", str(corpora[pages]), "--out", str(out), "--pipeline", pipeline, "--cards-dir", str(workdir / "cards")]
+    t0 = time.perf_counter()
+    killed = _run_cli(args, {"CURATE_FAULT_KILL_DRIVER": f"documents:{max(1, files // 2)}"})
+    killed_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    resumed = _run_cli(args)
+    resumed_s = time.perf_counter() - t0
+    resume = {"status": "ok" if resumed.returncode == 0 and killed.returncode != 0 else f"failed: {resumed.stderr[-500:]}"}
+    if resume["status"] == "ok":
+        card = json.loads((out / "card.json").read_text())
+        c = card["checkpoints"]
+        documents = next(p for p in c["passes"] if p["pass"].endswith("-documents"))
+        identical = all(
+            (out / kind / f.name).read_bytes() == f.read_bytes()
+            for kind in ("data", "rejects") for f in sorted((workdir / f"runs-out-{pages}" / kind).glob("*.parquet"))
+        )
+        full = sizes.get(str(pages), {}).get("wall_seconds")
+        resume.update({
+            "input_files": files, "killed_after_files": max(1, files // 2), "killed_attempt_seconds": round(killed_s, 1),
+            "resumed_attempt_seconds": round(resumed_s, 1), "uninterrupted_seconds": full,
+            "documents_pass_units_reused": documents["reused"], "documents_pass_units": documents["units"],
+            "units_rerun_at_most": documents["workers"],
+            "shards_identical_to_uninterrupted": identical,
+        })
+    return {"pipeline": pipeline, "sizes": sizes, "resume": resume,
+            "notes": ["each size: one `curate run` process with its own embedded Ray (start-up included)",
+                      "memory and CPU sampled every 0.5 s over the run's process tree; private = RSS minus shared pages",
+                      "stage_share: seconds inside stage code (the card's busy seconds) / CPU seconds of the whole tree",
+                      "io_share: seconds units spent writing and reading part files / seconds units ran"]}
+
+
+def _print_runs(section: dict) -> None:
+    for size, r in section["sizes"].items():
+        if "status" in r:
+            print(f"curate run, {size} pages: {r['status']}")
+            continue
+        cpu, ck = r["cpu"], r["checkpoints"]
+        print(f"{'curate run, default pipeline, ' + size + ' pages (' + str(r['input_mib']) + ' MiB)':<84} {r['documents_per_second']:>10}   wall {r['wall_seconds']} s")
+        print(f"{'  CPU: stage code / whole process tree':<84} {cpu['stage_share']:>10}   {cpu['stage_busy_seconds']} of {cpu['tree_seconds']} CPU-s; cores busy {cpu['average_cores_busy']:.0%}")
+        for name, b in r["per_document_passes"].items():
+            print(f"{'  cores busy during ' + name:<84} {b['cores_busy']:>10}   {b['cpu_seconds']} CPU-s in {b['seconds']} s")
+        print(f"{'  checkpoint I/O / unit time':<84} {ck['io_share']:>10}   {ck['io_seconds']} of {ck['unit_seconds']} s; {ck['work_mib']} MiB of work files")
+        for role, p in r["processes"].items():
+            print(f"{'  peak private memory, ' + role + ' (' + str(p['processes']) + ')':<84} {p['peak_private_mib']:>7} MiB   {p['cpu_seconds']} CPU-s")
+    res = section["resume"]
+    if res["status"] == "ok":
+        print(f"{'resume after the driver was killed at ' + str(res['killed_after_files']) + '/' + str(res['input_files']) + ' files':<84} "
+              f"{res['resumed_attempt_seconds']:>8} s   vs {res['uninterrupted_seconds']} s uninterrupted; "
+              f"{res['documents_pass_units_reused']} files reused, ≤ {res['units_rerun_at_most']} re-run; identical: {res['shards_identical_to_uninterrupted']}")
+    else:
+        print(f"resume: {res['status']}")
+
+
 def _short_task(title: str | None) -> str:
     """ray::HashShuffleReduce(keys=('__shard',), partitions=1)->MapBatches(ShardWriter) -> HashShuffleReduce->MapBatches(ShardWriter)."""
     if not title:
@@ -1260,6 +1417,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dedup-scale", type=int, default=4, help="the larger dedup-only corpus is this many times the smaller")
     parser.add_argument("--dedup-partition-mib", type=float, default=2.0, help="shuffle partition size (MiB of input) for the dedup-only runs")
     parser.add_argument("--dedup-shard-mib", type=float, default=4.0, help="output shard size (MiB of input) for the dedup-only runs")
+    parser.add_argument("--runs-pages", type=int, default=2000, help="pages of the smaller `curate run` corpus (scale, CPU and checkpoint figures)")
+    parser.add_argument("--runs-scale", type=int, default=5, help="the larger `curate run` corpus is this many times the smaller")
+    parser.add_argument("--only", choices=["runs"], help="run only this section")
     args = parser.parse_args(argv)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     # Every run here is embedded. Without an address, ray.init() joins the cluster recorded in
@@ -1267,6 +1427,14 @@ def main(argv: list[str] | None = None) -> int:
     # beside the bench, say) and then waits forever once that cluster is gone; "local" always
     # starts a Ray of our own.
     os.environ["RAY_ADDRESS"] = "local"
+
+    if args.only == "runs":
+        with tempfile.TemporaryDirectory(prefix="curate-bench-") as tmp:
+            runs = bench_runs(args.runs_pages, args.runs_scale, args.pipeline, Path(tmp))
+        Path(args.out).write_text(json.dumps({"machine": _machine(), "runs": runs}, indent=2) + "\n")
+        _print_runs(runs)
+        print(f"results: {args.out}")
+        return 0
 
     with tempfile.TemporaryDirectory(prefix="curate-bench-") as tmp:
         tmp = Path(tmp)
@@ -1292,9 +1460,13 @@ def main(argv: list[str] | None = None) -> int:
         dedup_small = args.dedup_docs or len(kept)
         # The replicas are edits of kept texts: with none kept there is nothing to build them from.
         dedup = bench_dedup(kept, [dedup_small, dedup_small * args.dedup_scale], args.pipeline, tmp, args.dedup_partition_mib, args.dedup_shard_mib) if kept else {"status": "no kept documents to build a dedup corpus from", "sizes": {}}
+        import ray
+
+        ray.shutdown()  # the `curate run` processes start their own
+        runs = bench_runs(args.runs_pages, args.runs_scale, args.pipeline, tmp)
 
     result = {
-        "machine": {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version()},
+        "machine": _machine(),
         "corpus": {"pages": args.pages, "bytes": corpus_bytes, "generate_seconds": round(gen_s, 2), "summary": str(corpus)},
         "extraction_single_process": extraction,
         "pipeline": pipeline,
@@ -1303,6 +1475,7 @@ def main(argv: list[str] | None = None) -> int:
         "classifiers_single_process": classifiers,
         "minhash_signatures": minhash,
         "dedup_end_to_end": dedup,
+        "runs": runs,
     }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
@@ -1344,8 +1517,13 @@ def main(argv: list[str] | None = None) -> int:
         for name, st in r["stages"].items():
             label = f"    stage {name} (documents per busy second; {st['rejected']} rejected)"
             print(f"{label:<84} {st['documents_per_busy_second'] or '-':>10}")
+    _print_runs(runs)
     print(f"results: {args.out}")
     return 0
+
+
+def _machine() -> dict:
+    return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version()}
 
 
 if __name__ == "__main__":

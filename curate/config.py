@@ -46,13 +46,16 @@ class RayConfig(_Strict):
     num_cpus: int | None = Field(default=None, ge=1)
     object_store_mib: int | None = Field(default=None, ge=64)
     batch_size: int = Field(default=128, ge=1, description="documents per batch given to a stage")
-    max_actors: int = Field(default=2, ge=1, description="actor-pool size cap for model stages")
+    # Workers a pass runs on: one per CPU (per GPU for GPU stages) unless capped here, e.g. to bound
+    # memory when every worker loads a large model.
+    max_actors: int | None = Field(default=None, ge=1, description="cap on the number of pass workers")
     # Global steps shuffle into at least one partition per this many MiB of input, so a
     # partition (what one worker holds at once) stays the same size as the corpus grows.
     partition_input_mib: float = Field(default=8.0, gt=0)
-    # Ray Data coalesces a shuffle's input blocks into one map task until this size (its own
-    # default is 1 GiB, so a map task's memory grew with the corpus up to that).
-    shuffle_map_batch_mib: int = Field(default=32, ge=1)
+    # Documents per unit of a pass that reads the previous pass's parts document by document (the
+    # filters and classifiers): small enough to keep every worker busy to the end of the pass and
+    # to bound what a resume redoes, large enough that a unit's fixed cost (records, files) is noise.
+    unit_documents: int = Field(default=1000, ge=1)
 
 
 class StageEntry(_Strict):

@@ -113,7 +113,7 @@ class MapPass(_ChainPass):
         docs_writer, rejects_writer = self._writers(ctx, unit.key)
         tallies = self.chain.new_tallies()
         try:
-            docs = read_part(ctx.store, unit.inputs["docs"])
+            docs = read_part(ctx.store, unit.inputs["docs"], 0)
             if docs is not None:
                 in_schema = self.chain.members[0][1]
                 docs = docs.select(in_schema.names)

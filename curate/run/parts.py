@@ -11,6 +11,7 @@ bucket keep their order), so a unit's memory stays bounded whatever its input si
 """
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Callable
 
@@ -22,8 +23,15 @@ from curate.run.work import WorkStore
 # zstd level 1: work files are written once and read once or twice; speed over ratio.
 IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression=pa.Codec("zstd", compression_level=1))
 FLUSH_BYTES = 32 * 2**20
+# Record batches of at most this many rows: a later pass can give out a part in slices of batches
+# (smaller units: busier cores, less work redone on resume).
+BATCH_ROWS = 512
 
 Bucketer = Callable[[pa.Table], np.ndarray]
+
+# Seconds this process spent writing and reading part files (checkpoint I/O: encoding, zstd,
+# hashing, the disk); a unit's record carries its share, the card and the bench sum them.
+IO_SECONDS = {"write": 0.0, "read": 0.0}
 
 
 def attempt_token() -> str:
@@ -47,6 +55,7 @@ class PartWriter:
         self._rows = 0
         self._batches = 0
         self._buckets: dict[int, list[int]] = {}
+        self._batch_rows: dict[int, list[int]] = {}
         self._bucket_rows: dict[int, int] = {}
         self._context = None
         self._sink = None
@@ -70,6 +79,13 @@ class PartWriter:
     def _flush(self) -> None:
         if not self._buffer:
             return
+        started = time.perf_counter()
+        try:
+            self._write_buffer()
+        finally:
+            IO_SECONDS["write"] += time.perf_counter() - started
+
+    def _write_buffer(self) -> None:
         table = pa.concat_tables(self._buffer).combine_chunks()
         self._buffer, self._buffered_bytes = [], 0
         if self._writer is None:
@@ -86,9 +102,10 @@ class PartWriter:
             ends = np.concatenate((edges, [len(sorted_buckets)]))
             runs = [(int(sorted_buckets[s]), int(s), int(e)) for s, e in zip(starts, ends, strict=True)]
         for bucket, start, end in runs:
-            for batch in table.slice(start, end - start).to_batches():
+            for batch in table.slice(start, end - start).to_batches(max_chunksize=BATCH_ROWS):
                 self._writer.write_batch(batch)
                 self._buckets.setdefault(bucket, []).append(self._batches)
+                self._batch_rows.setdefault(bucket, []).append(batch.num_rows)
                 self._batches += 1
             self._bucket_rows[bucket] = self._bucket_rows.get(bucket, 0) + (end - start)
         self._rows += table.num_rows
@@ -98,13 +115,16 @@ class PartWriter:
         self._flush()
         if self._writer is None:
             return {"path": None, "rows": 0, "bytes": 0, "sha256": None, "buckets": {}}
+        started = time.perf_counter()
         self._writer.close()
         sink = self._sink
         self._context.__exit__(None, None, None)
+        IO_SECONDS["write"] += time.perf_counter() - started
         return {
             "path": self.rel, "rows": self._rows, "bytes": sink.bytes, "sha256": sink.sha.hexdigest(),
             # JSON keys are strings; buckets map to (batch indices, rows).
-            "buckets": {str(b): {"batches": idx, "rows": self._bucket_rows[b]} for b, idx in sorted(self._buckets.items())},
+            "buckets": {str(b): {"batches": idx, "batch_rows": self._batch_rows[b], "rows": self._bucket_rows[b]}
+                        for b, idx in sorted(self._buckets.items())},
         }
 
     def abort(self) -> None:
@@ -127,6 +147,7 @@ def read_part(store: WorkStore, entry: dict, bucket: int | None = None, columns:
         if not cell:
             return None
         indices = cell["batches"]
+    started = time.perf_counter()
     source = store.open_input(entry["path"])
     try:
         reader = pa.ipc.open_file(source)
@@ -138,6 +159,7 @@ def read_part(store: WorkStore, entry: dict, bucket: int | None = None, columns:
         # A memory map stays alive while a table holds its buffers; only remote handles need closing.
         if not store.local:
             source.close()
+        IO_SECONDS["read"] += time.perf_counter() - started
     if columns is not None:
         table = table.select(columns)
     return table
@@ -153,6 +175,29 @@ def read_bucket(store: WorkStore, entries: list[dict], bucket: int | None, schem
 
 def bucket_rows(entries: list[dict], bucket: int) -> int:
     return sum(int(e["buckets"].get(str(bucket), {}).get("rows", 0)) for e in entries if e and e.get("path"))
+
+
+def row_slices(entry: dict, rows: int) -> list[dict]:
+    """A part file cut into entries of whole record batches holding about ``rows`` rows each (all
+    its buckets, in batch order): the units of a pass that reads parts document by document."""
+    if not entry or not entry.get("path"):
+        return []
+    batches = sorted((i, n) for cell in entry["buckets"].values() for i, n in zip(cell["batches"], cell.get("batch_rows") or [cell["rows"]], strict=False))
+    out, current, count = [], [], 0
+    for index, n in batches:
+        current.append((index, n))
+        count += n
+        if count >= rows:
+            out.append(current)
+            current, count = [], 0
+    if current:
+        if out and count < rows // 2:  # a small tail joins the slice before it
+            out[-1] += current
+        else:
+            out.append(current)
+    return [{"path": entry["path"], "rows": sum(n for _, n in s),
+             "buckets": {"0": {"batches": [i for i, _ in s], "batch_rows": [n for _, n in s], "rows": sum(n for _, n in s)}}}
+            for s in out]
 
 
 def bucket_slices(entries: list[dict], bucket: int) -> list[dict]:

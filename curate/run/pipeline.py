@@ -31,6 +31,7 @@ from curate.config import PipelineConfig
 from curate.hashing import IdDigest, sha256_file
 from curate.readers import list_inputs_with_skipped
 from curate.run import out as out_mod
+from curate.run.parts import row_slices
 from curate.run.cluster_step import run_cluster_step
 from curate.run.group_step import GroupReducePass, group_units
 from curate.run.key_count_step import run_key_count_step
@@ -70,13 +71,15 @@ class Engine:
     """Runs passes on a worker pool sized to the cluster, reusing committed units and passes."""
 
     def __init__(self, store: WorkStore, final_dir: Path, progress: Progress, cpus: int, gpus: int, partitions: int,
-                 num_shards: int, batch_size: int):
+                 num_shards: int, batch_size: int, unit_documents: int = 1000, max_workers: int | None = None):
         self.store = store
         self.final_dir = str(final_dir)
         self.final_store = WorkStore(str(final_dir))
         self.progress = progress
         self.cpus, self.gpus = max(1, cpus), gpus
         self.partitions, self.num_shards, self.batch_size = partitions, num_shards, batch_size
+        self.unit_documents = unit_documents
+        self.max_workers = max_workers
         self.driver_fault = DriverFault()
         self.records: dict[str, dict[str, dict]] = {}
         self.reuse: dict[str, tuple[int, int]] = {}
@@ -84,6 +87,7 @@ class Engine:
         self.top_keys: dict[str, list[dict]] = {}
         self.pool: WorkerPool | None = None
         self.pool_sizes: dict[str, int] = {}
+        self.spans: dict[str, tuple[float, float]] = {}  # pass -> (start, end), wall clock
 
     def _pool_for(self, spec: PassSpec) -> WorkerPool:
         shape = (spec.num_cpus, spec.num_gpus)
@@ -96,11 +100,14 @@ class Engine:
             size = min(size, int(self.gpus // spec.num_gpus))
             if size < 1:
                 raise RunError(f"{spec.title}: its stages ask for {spec.num_gpus} GPU(s) per worker; the cluster has {self.gpus}")
+        if self.max_workers:
+            size = min(size, self.max_workers)
         self.pool = WorkerPool(self.store, self.final_dir, spec.num_cpus, spec.num_gpus, max(1, size))
         return self.pool
 
     def run(self, spec: PassSpec, units: list[Unit]) -> dict[str, dict]:
         keys = sorted(u.key for u in units)
+        began = time.time()
         marker = self.store.read_json(f"{spec.name}/_pass.json")
         if marker is not None and sorted(marker["records"]) == keys:
             records = marker["records"]
@@ -118,6 +125,7 @@ class Engine:
             self.store.write_json(f"{spec.name}/_pass.json", {"records": records})
             self.reuse[spec.name] = (len(reused), len(units))
         self.records[spec.name] = records
+        self.spans[spec.name] = (began, time.time())
         return records
 
     def close(self) -> None:
@@ -203,7 +211,9 @@ def _run_phases(engine: Engine, config: PipelineConfig, files, schemas, segments
         if segment.kind == "map":
             spec = MapPass(f"{number:02d}-map", "filters" if len(segment.indices) > 1 else resolved.cls.name,
                            chain_of(segment.indices), out_schema, outlet, num_shards)
-            units = [Unit(key, f"part {int(key)}", {"docs": e}, e["rows"]) for key, e in previous if e.get("rows")]
+            slices = [(key, piece) for key, e in previous for piece in row_slices(e, engine.unit_documents)]
+            units = [Unit(f"{i:05d}", f"part {int(key)} rows {piece['rows']}", {"docs": piece}, piece["rows"])
+                     for i, (key, piece) in enumerate(slices)]
             records = engine.run(spec, units)
         else:
             records = PLANNERS[segment.kind](engine, number, resolved, previous, in_schema, out_schema, outlet)
@@ -436,7 +446,8 @@ def run_pipeline(
         # reduce unit holds does not grow with the corpus. Fixed in run.json: a resume on another
         # cluster reads the part files the first attempt bucketed.
         partitions = max(num_shards, 2 * max(1, ray_info["cpus"]), plan_num_shards(total_bytes, config.ray.partition_input_mib))
-        state = start_attempt(store, previous, config, corpus, listing, {"num_shards": num_shards, "partitions": partitions},
+        plan = {"num_shards": num_shards, "partitions": partitions, "unit_documents": config.ray.unit_documents}
+        state = start_attempt(store, previous, config, corpus, listing, plan,
                               run_id or card_mod.make_run_id(config, started_wall))
         run_id = state["run_id"]
         num_shards, partitions = state["plan"]["num_shards"], state["plan"]["partitions"]
@@ -446,7 +457,8 @@ def run_pipeline(
         if not resumed:
             shutil.rmtree(final_dir, ignore_errors=True)
         final_dir.mkdir(parents=True, exist_ok=True)
-        engine = Engine(store, final_dir, progress, ray_info["cpus"], ray_info["gpus"], partitions, num_shards, config.ray.batch_size)
+        engine = Engine(store, final_dir, progress, ray_info["cpus"], ray_info["gpus"], partitions, num_shards, config.ray.batch_size,
+                        state["plan"].get("unit_documents", config.ray.unit_documents), config.ray.max_actors)
         schemas = _stage_schemas(config)
         segments = plan_segments(config)
         try:
@@ -532,9 +544,13 @@ def _checkpoints(engine: Engine, state: dict, resumed: bool, root: str) -> dict:
         reused, units = engine.reuse.get(name, (0, len(records)))
         written = sum(e.get("bytes", 0) for r in records.values() for e in (r.get("outputs") or {}).values()
                       if isinstance(e, dict) and e.get("path") and not e.get("final"))
+        span = engine.spans.get(name, (0.0, 0.0))
         passes.append({"pass": name, "units": units, "reused": reused, "work_bytes": written,
-                       "wall_s": round(sum(r.get("wall_s", 0) for r in records.values()), 2),
-                       "cpu_s": round(sum(r.get("cpu_s", 0) for r in records.values()), 2),
+                       "unit_wall_s": round(sum(r.get("wall_s", 0) for r in records.values()), 2),
+                       "unit_cpu_s": round(sum(r.get("cpu_s", 0) for r in records.values()), 2),
+                       "io_write_s": round(sum(r.get("io_s", {}).get("write", 0) for r in records.values()), 3),
+                       "io_read_s": round(sum(r.get("io_s", {}).get("read", 0) for r in records.values()), 3),
+                       "started_at": round(span[0], 3), "seconds": round(span[1] - span[0], 2),
                        "workers": engine.pool_sizes.get(name)})
     return {
         "work_root": root,
@@ -543,6 +559,9 @@ def _checkpoints(engine: Engine, state: dict, resumed: bool, root: str) -> dict:
         "units": sum(p["units"] for p in passes),
         "units_reused": sum(p["reused"] for p in passes),
         "work_bytes": sum(p["work_bytes"] for p in passes),
+        # Seconds units spent writing and reading part files, against all the seconds units ran.
+        "io_seconds": round(sum(p["io_write_s"] + p["io_read_s"] for p in passes), 2),
+        "unit_seconds": round(sum(p["unit_wall_s"] for p in passes), 2),
         "passes": passes,
     }
 

@@ -66,6 +66,14 @@ class PassSpec:
         return f"{self.name}/records/{key}.json"
 
 
+def inputs_digest(unit: Unit) -> str:
+    """What a unit was given, hashed: a record is reused only for the very same inputs."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(unit.inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def record_files(record: dict) -> list[dict]:
     """Every file entry a record commits (``outputs`` values with a path)."""
     return [e for e in (record.get("outputs") or {}).values() if isinstance(e, dict) and e.get("path")]
@@ -130,7 +138,10 @@ def _worker_class():
             self.ctx = WorkerContext(WorkStore(store_root), final_dir, fault_worker)
 
         def run(self, spec: PassSpec, unit: Unit) -> dict:
-            started, cpu = time.perf_counter(), time.process_time()
+            from curate.run.parts import IO_SECONDS
+
+            started, cpu, wall_clock = time.perf_counter(), time.process_time(), time.time()
+            io_before = dict(IO_SECONDS)
             self.ctx._unit = (spec.name, unit.key)
             self.ctx.side_busy = {}
             try:
@@ -142,6 +153,8 @@ def _worker_class():
             record.update({
                 "pass": spec.name, "unit": unit.key, "label": unit.label,
                 "wall_s": round(time.perf_counter() - started, 4), "cpu_s": round(time.process_time() - cpu, 4),
+                "started_at": round(wall_clock, 3), "inputs_sha256": inputs_digest(unit),
+                "io_s": {k: round(IO_SECONDS[k] - io_before[k], 4) for k in IO_SECONDS},
                 "worker": {"pid": os.getpid(), "host": socket.gethostname()},
             })
             self.ctx.store.write_json(spec.record_path(unit.key), record)
@@ -209,7 +222,7 @@ def committed_records(store: WorkStore, spec: PassSpec, units: list[Unit], final
     done = {}
     for unit in units:
         record = store.read_json(spec.record_path(unit.key))
-        if record is None:
+        if record is None or record.get("inputs_sha256") != inputs_digest(unit):
             continue
         ok = True
         for entry in record_files(record):
