@@ -251,3 +251,16 @@ def test_read_only_out_fails_in_seconds(corpus, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "cannot write to OUT" in proc.stderr and "Read-only file system" in proc.stderr
     assert elapsed < 30  # before Ray starts, not after the pipeline ran
+
+
+def test_a_work_folder_elsewhere_resumes_and_is_removed(corpus, tmp_path):
+    out, work = tmp_path / "out", tmp_path / "elsewhere" / "work"
+    tiny = _pipeline(tmp_path, stages_until="length_filter", mix=False)
+    killed = _run(corpus, out, tiny, "--work", str(work), fault_driver="documents:2")
+    assert killed.returncode == -signal.SIGKILL
+    assert (work / "run.json").is_file() and not (out / ".work" / "run").exists()
+    done = _run(corpus, out, tiny, "--work", str(work))
+    assert done.returncode == 0, done.stderr
+    assert "resuming: documents 2/4 files done" in done.stderr
+    assert not work.exists() and not (out / ".work").exists()
+    _audit(out)

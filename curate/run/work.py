@@ -80,6 +80,13 @@ class WorkStore:
         if self.local:
             os.makedirs(self.full(rel), exist_ok=True)
 
+    def _parent_for(self, path: str) -> None:
+        """An object store has no folders; a file system behind fsspec (NFS, a mounted bucket) does."""
+        try:
+            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        except Exception:  # stores without folders refuse or ignore; either way the write goes on
+            pass
+
     def listdir(self, rel: str) -> list[str]:
         """Names directly under ``rel`` (empty when it does not exist)."""
         path = self.full(rel)
@@ -105,6 +112,8 @@ class WorkStore:
         path = self.full(rel)
         if self.local:
             os.makedirs(posixpath.dirname(path), exist_ok=True)
+        else:
+            self._parent_for(path)
         with self.fs.open(path, "wb") as raw:
             sink = HashingWriter(raw)
             yield sink
@@ -128,6 +137,7 @@ class WorkStore:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
         else:
+            self._parent_for(path)
             self.fs.pipe_file(path, data)
 
     def read_json(self, rel: str) -> Any | None:
