@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -261,6 +262,7 @@ def test_a_work_folder_elsewhere_resumes_and_is_removed(corpus, tmp_path):
     assert (work / "run.json").is_file() and not (out / ".work" / "run").exists()
     done = _run(corpus, out, tiny, "--work", str(work))
     assert done.returncode == 0, done.stderr
-    assert "resuming: documents 2/4 files done" in done.stderr
+    # Two units were committed when the driver died; a third may have finished beside them.
+    assert re.search(r"resuming: documents [23]/4 files done", done.stderr), done.stderr
     assert not work.exists() and not (out / ".work").exists()
     _audit(out)
