@@ -26,10 +26,11 @@ def ray_session():
     """One embedded Ray for the whole test session (start-up costs seconds)."""
     import ray
 
-    from curate.run import ray_environment
+    from curate.run import opencensus_fix, ray_environment
 
     os.environ.update(ray_environment(embedded=True))
     if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, object_store_memory=512 * 2**20, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, object_store_memory=512 * 2**20, include_dashboard=False, log_to_driver=False,
+                 runtime_env=opencensus_fix.runtime_env())
     yield ray
     ray.shutdown()

@@ -1,6 +1,6 @@
-"""Ray workers that abort at exit with "Mutex corrupt ... SIGABRT", and curate.run_env_fix's workaround.
+"""Ray workers that abort at exit with "Mutex corrupt ... SIGABRT", and curate.run.opencensus_fix's workaround.
 
-The abort (see curate/run_env_fix.py) needs two things at once: the exiting worker's thread is not
+The abort (see curate/run/opencensus_fix.py) needs two things at once: the exiting worker's thread is not
 scheduled for 100 ms inside OpenCensus's DeltaProducer constructor, and the heap chunk the
 constructor got still holds old bytes where its mutex will be. Both are rare on their own, so the
 test forces them: an LD_PRELOAD shim (compiled here) stalls the thread that starts the harvester
@@ -19,7 +19,7 @@ import textwrap
 
 import pytest
 
-from curate import run_env_fix
+from curate.run import opencensus_fix
 
 pytestmark = pytest.mark.slow
 
@@ -72,8 +72,8 @@ CHURN = textwrap.dedent(r'''
     env_vars = {"LD_PRELOAD": sys.argv[2], "STALL_HARVESTER_OFFSET": sys.argv[3]}
     runtime_env = {"env_vars": env_vars}
     if fixed:
-        from curate import run_env_fix
-        runtime_env = run_env_fix.runtime_env(runtime_env)
+        from curate.run import opencensus_fix
+        runtime_env = opencensus_fix.runtime_env(runtime_env)
     ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20,
              log_to_driver=False, runtime_env=runtime_env)
 
@@ -117,9 +117,9 @@ def stall_shim(tmp_path_factory):
     cc = shutil.which("cc") or shutil.which("gcc")
     if not cc:
         pytest.skip("no C compiler for the reproduction shim")
-    if not run_env_fix.worker_env_vars():
+    if not opencensus_fix.worker_env_vars():
         pytest.skip("this Ray build has no racy DeltaProducer constructor (or no symbol table): nothing to reproduce")
-    offset = run_env_fix._elf_symbols(run_env_fix.raylet_path(), [_RUN_HARVESTER_LOOP]).get(_RUN_HARVESTER_LOOP)
+    offset = opencensus_fix._elf_symbols(opencensus_fix.raylet_path(), [_RUN_HARVESTER_LOOP]).get(_RUN_HARVESTER_LOOP)
     if not offset:
         pytest.skip("DeltaProducer::RunHarvesterLoop not in _raylet.so's symbol table")
     src = tmp_path_factory.mktemp("shim") / "stall.c"
@@ -139,11 +139,11 @@ def _churn(mode: str, shim: tuple[str, str]) -> dict:
 
 
 def test_prime_worker_builds_the_producer_once():
-    code = ("from curate import run_env_fix as f; import ray._raylet; "
+    code = ("from curate.run import opencensus_fix as f; import ray._raylet; "
             "print(f.prime_worker()); print(f.prime_worker())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    if not run_env_fix.worker_env_vars():
+    if not opencensus_fix.worker_env_vars():
         assert out.stdout.split("\n")[0].startswith("skipped")
     else:
         assert out.stdout.split("\n")[:2] == ["primed", "already built"]

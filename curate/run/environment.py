@@ -26,8 +26,13 @@ def ray_environment(embedded: bool) -> dict[str, str]:
 def init_ray(config: PipelineConfig, address: str | None) -> dict:
     import ray
 
+    from curate.run import opencensus_fix
+
     embedded = not address
     os.environ.update(ray_environment(embedded))
+    # Ray 2.60's workers can abort at exit ("Mutex corrupt ... SIGABRT", opencensus_fix.py has the
+    # cause): each worker, and this driver, builds the object whose late construction races.
+    opencensus_fix.prime_worker()
     if ray.is_initialized():
         mode = "existing"
     elif embedded:
@@ -36,7 +41,7 @@ def init_ray(config: PipelineConfig, address: str | None) -> dict:
         # the session's log files: the console shows curate's progress, and a worker that dies is
         # reported by the unit that was running on it.
         kwargs: dict[str, Any] = {"address": "local", "include_dashboard": False, "log_to_driver": False,
-                                  "logging_level": logging.WARNING}
+                                  "logging_level": logging.WARNING, "runtime_env": opencensus_fix.runtime_env()}
         if config.ray.num_cpus:
             kwargs["num_cpus"] = config.ray.num_cpus
         if config.ray.object_store_mib:
@@ -44,7 +49,7 @@ def init_ray(config: PipelineConfig, address: str | None) -> dict:
         ray.init(**kwargs)
         mode = "embedded"
     else:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, runtime_env=opencensus_fix.runtime_env())
         mode = "cluster"
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     return {

@@ -24,8 +24,8 @@ primed too.
 
 Wiring (see ``runtime_env`` and ``worker_env_vars``)::
 
-    run_env_fix.prime_worker()                       # in the driver, once ray is importable
-    ray.init(..., runtime_env=run_env_fix.runtime_env())
+    opencensus_fix.prime_worker()                       # in the driver, once ray is importable
+    ray.init(..., runtime_env=opencensus_fix.runtime_env())
 
 ``prime_worker`` never raises: on another Ray build, platform or allocator it logs and does nothing.
 Upstream: Ray's later opencensus-cpp-start-harvest-thread.patch starts the thread in the
@@ -40,9 +40,9 @@ import os
 import struct
 from typing import Any
 
-log = logging.getLogger("curate.run_env_fix")
+log = logging.getLogger("curate.run.opencensus_fix")
 
-HOOK = "curate.run_env_fix.prime_worker"
+HOOK = "curate.run.opencensus_fix.prime_worker"
 
 # Environment handed to workers so that each does not have to read _raylet.so's 12 MB symbol table.
 ENV_SO = "CURATE_RAYLET_SO"
@@ -158,7 +158,7 @@ def prime_worker() -> str:
     try:
         return _prime()
     except Exception as exc:  # noqa: BLE001 - a setup hook that raises kills the worker
-        log.warning("run_env_fix: DeltaProducer not primed: %r", exc)
+        log.warning("opencensus_fix: DeltaProducer not primed: %r", exc)
         return f"skipped: {exc!r}"
 
 
