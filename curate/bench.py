@@ -56,8 +56,10 @@ class PeakRss:
     also gets the peak of RSS minus those shared pages: its private memory.
     """
 
-    def __init__(self, interval_s: float = 0.2):
+    def __init__(self, interval_s: float = 0.2, include_self: bool = True):
         self.interval_s = interval_s
+        # False: only the processes this one starts (the sampler's own CPU is not the run's).
+        self.include_self = include_self
         self.peak = 0
         self.processes: dict[int, dict] = {}
         # CPU seconds (user + system) last seen per process, and (time, sum over the tree) samples.
@@ -69,7 +71,7 @@ class PeakRss:
     def _sample(self) -> int:
         me = psutil.Process()
         total = 0
-        for proc in [me, *me.children(recursive=True)]:
+        for proc in ([me] if self.include_self else []) + me.children(recursive=True):
             try:
                 with proc.oneshot():
                     mem = proc.memory_info()
@@ -1296,7 +1298,7 @@ def bench_runs(pages: int, scale: int, pipeline: str, workdir: Path) -> dict:
         generate_sample_corpus(corpus, seed=2, pages=n)
         corpora[n] = corpus / "warc"
         out = workdir / f"runs-out-{n}"
-        with PeakRss(interval_s=0.5) as rss:
+        with PeakRss(interval_s=0.5, include_self=False) as rss:
             t0 = time.perf_counter()
             proc = _run_cli(["run", "--corpus", str(corpora[n]), "--out", str(out), "--pipeline", pipeline, "--cards-dir", str(workdir / "cards")])
             wall = time.perf_counter() - t0
@@ -1305,7 +1307,7 @@ def bench_runs(pages: int, scale: int, pipeline: str, workdir: Path) -> dict:
             continue
         card = json.loads((out / "card.json").read_text())
         checkpoints = card["checkpoints"]
-        stage_busy = sum(s["busy_seconds"] for s in card["stages"])
+        stage_busy = sum(s["busy_seconds"] + s.get("setup_seconds", 0.0) for s in card["stages"])
         tree_cpu = sum(rss.cpu.values())
         busy = {}
         for p in checkpoints["passes"]:
@@ -1359,7 +1361,7 @@ def bench_runs(pages: int, scale: int, pipeline: str, workdir: Path) -> dict:
     return {"pipeline": pipeline, "sizes": sizes, "resume": resume,
             "notes": ["each size: one `curate run` process with its own embedded Ray (start-up included)",
                       "memory and CPU sampled every 0.5 s over the run's process tree; private = RSS minus shared pages",
-                      "stage_share: seconds inside stage code (the card's busy seconds) / CPU seconds of the whole tree",
+                      "stage_share: seconds inside stage code (the card's busy and set-up seconds: models loaded once per worker) / CPU seconds of the whole tree",
                       "io_share: seconds units spent writing and reading part files / seconds units ran"]}
 
 

@@ -241,7 +241,7 @@ def stage_totals(engine: Engine) -> dict[str, dict]:
 
     def entry(name: str) -> dict:
         return totals.setdefault(name, {"rows_in": 0, "kept": 0, "rejected": 0, "rejected_by_reason": {}, "busy_s": 0.0,
-                                        "batches": 0, "counters": {}, "histograms": {}})
+                                        "setup_s": 0.0, "batches": 0, "counters": {}, "histograms": {}})
 
     for name in sorted(engine.records):
         for _, record in sorted(engine.records[name].items()):
@@ -261,6 +261,8 @@ def stage_totals(engine: Engine) -> dict[str, dict]:
                     e["histograms"][column] = [a + b for a, b in zip(have, counts, strict=True)]
             for stage, seconds in (record.get("side_busy_s") or {}).items():
                 entry(stage)["busy_s"] += seconds
+            for stage, seconds in (record.get("setup_s") or {}).items():
+                entry(stage)["setup_s"] += seconds
     for stage, counters in engine.step_counters.items():
         entry(stage)["counters"].update(counters)
     return totals
@@ -518,7 +520,7 @@ def _snapshot(engine: Engine) -> dict:
         if name.endswith("-documents"):
             files += [dict(r["file"]) for r in records.values()]
     return {
-        "stages": {k: {kk: v[kk] for kk in ("rows_in", "kept", "rejected", "busy_s", "batches", "counters", "rejected_by_reason")}
+        "stages": {k: {kk: v[kk] for kk in ("rows_in", "kept", "rejected", "busy_s", "setup_s", "batches", "counters", "rejected_by_reason")}
                    for k, v in totals.items()},
         "files": sorted(files, key=lambda r: r["source"]),
         "top": dict(engine.top_keys),

@@ -92,6 +92,7 @@ class WorkerContext:
         # Time a stage spends outside its own pass (a group step's keys, computed by the unit
         # before it): recorded with that unit, under "side_busy_s".
         self.side_busy: dict[str, float] = {}
+        self.setup_s: dict[str, float] = {}
 
     def note_busy(self, stage_name: str, seconds: float) -> None:
         self.side_busy[stage_name] = self.side_busy.get(stage_name, 0.0) + seconds
@@ -101,9 +102,12 @@ class WorkerContext:
         key = (resolved.cls.__module__, resolved.cls.__qualname__, resolved.params.model_dump_json())
         stage = self._stages.get(key)
         if stage is None:
+            started = time.perf_counter()
             stage = resolved.build()
             stage.ensure_setup()
             self._stages[key] = stage
+            # Loading a model is the stage's work too, once per worker: recorded apart from busy time.
+            self.setup_s[stage.name] = self.setup_s.get(stage.name, 0.0) + time.perf_counter() - started
         return stage
 
     def cached(self, key: tuple, make):
@@ -144,12 +148,15 @@ def _worker_class():
             io_before = dict(IO_SECONDS)
             self.ctx._unit = (spec.name, unit.key)
             self.ctx.side_busy = {}
+            self.ctx.setup_s = {}
             try:
                 record = spec.run_unit(self.ctx, unit)
             finally:
                 self.ctx._unit = None
             if self.ctx.side_busy:
                 record["side_busy_s"] = {k: round(v, 4) for k, v in sorted(self.ctx.side_busy.items())}
+            if self.ctx.setup_s:
+                record["setup_s"] = {k: round(v, 4) for k, v in sorted(self.ctx.setup_s.items())}
             record.update({
                 "pass": spec.name, "unit": unit.key, "label": unit.label,
                 "wall_s": round(time.perf_counter() - started, 4), "cpu_s": round(time.process_time() - cpu, 4),
