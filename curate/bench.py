@@ -104,6 +104,8 @@ class PeakRss:
         seen = self.processes.setdefault(
             pid, {"pid": pid, "peak_rss": 0, "peak_private": 0, "ray_worker": False, "task_at_peak": None, "last_task": None, "tasks": [], "command": title[:160]}
         )
+        if not title.startswith("ray::"):
+            seen["command"] = title[:160]  # a child first seen between fork and exec carries its parent's
         # Ray titles a worker after the task it runs (ray::MapBatches(EmitLinks), ray::Components.add);
         # before its first task the command line is Python running default_worker.py.
         if title.startswith("ray::") or "default_worker.py" in title or "setup_worker.py" in title:
@@ -1331,12 +1333,16 @@ def bench_runs(pages: int, scale: int, pipeline: str, workdir: Path) -> dict:
                             "io_share": round(checkpoints["io_seconds"] / checkpoints["unit_seconds"], 4) if checkpoints["unit_seconds"] else None,
                             "units": checkpoints["units"]},
         }
-    # Resume: kill the driver once half the input files are committed, then rerun.
+    # Resume: kill the driver once half the units of the filters-and-classifiers pass (the last
+    # per-document phase) are committed, then rerun.
     files = len(list(corpora[pages].glob("*")))
+    first = json.loads((workdir / f"runs-out-{pages}" / "card.json").read_text()) if (workdir / f"runs-out-{pages}" / "card.json").is_file() else None
+    map_pass = next((p for p in (first or {}).get("checkpoints", {}).get("passes", []) if p["pass"].endswith("-map")), None)
+    kill_after = max(1, (map_pass["units"] if map_pass else 2) // 2)
     out = workdir / "runs-resume"
     args = ["run", "--corpus", str(corpora[pages]), "--out", str(out), "--pipeline", pipeline, "--cards-dir", str(workdir / "cards")]
     t0 = time.perf_counter()
-    killed = _run_cli(args, {"CURATE_FAULT_KILL_DRIVER": f"documents:{max(1, files // 2)}"})
+    killed = _run_cli(args, {"CURATE_FAULT_KILL_DRIVER": f"map:{kill_after}"})
     killed_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     resumed = _run_cli(args)
@@ -1345,17 +1351,19 @@ def bench_runs(pages: int, scale: int, pipeline: str, workdir: Path) -> dict:
     if resume["status"] == "ok":
         card = json.loads((out / "card.json").read_text())
         c = card["checkpoints"]
-        documents = next(p for p in c["passes"] if p["pass"].endswith("-documents"))
+        resumed_map = next(p for p in c["passes"] if p["pass"].endswith("-map"))
         identical = all(
             (out / kind / f.name).read_bytes() == f.read_bytes()
             for kind in ("data", "rejects") for f in sorted((workdir / f"runs-out-{pages}" / kind).glob("*.parquet"))
         )
         full = sizes.get(str(pages), {}).get("wall_seconds")
         resume.update({
-            "input_files": files, "killed_after_files": max(1, files // 2), "killed_attempt_seconds": round(killed_s, 1),
+            "input_files": files, "killed_in": f"the map pass after {kill_after} of {resumed_map['units']} units",
+            "killed_attempt_seconds": round(killed_s, 1),
             "resumed_attempt_seconds": round(resumed_s, 1), "uninterrupted_seconds": full,
-            "documents_pass_units_reused": documents["reused"], "documents_pass_units": documents["units"],
-            "units_rerun_at_most": documents["workers"],
+            "units": c["units"], "units_reused": c["units_reused"],
+            "map_units_reused": resumed_map["reused"], "map_units": resumed_map["units"],
+            "units_rerun_at_most": resumed_map["workers"],
             "shards_identical_to_uninterrupted": identical,
         })
     return {"pipeline": pipeline, "sizes": sizes, "resume": resume,
@@ -1380,9 +1388,10 @@ def _print_runs(section: dict) -> None:
             print(f"{'  peak private memory, ' + role + ' (' + str(p['processes']) + ')':<84} {p['peak_private_mib']:>7} MiB   {p['cpu_seconds']} CPU-s")
     res = section["resume"]
     if res["status"] == "ok":
-        print(f"{'resume after the driver was killed at ' + str(res['killed_after_files']) + '/' + str(res['input_files']) + ' files':<84} "
+        print(f"{'resume after the driver was killed in ' + res['killed_in']:<84} "
               f"{res['resumed_attempt_seconds']:>8} s   vs {res['uninterrupted_seconds']} s uninterrupted; "
-              f"{res['documents_pass_units_reused']} files reused, ≤ {res['units_rerun_at_most']} re-run; identical: {res['shards_identical_to_uninterrupted']}")
+              f"{res['units_reused']} of {res['units']} units reused ({res['map_units_reused']} of {res['map_units']} map units; "
+              f"≤ {res['units_rerun_at_most']} re-run); identical: {res['shards_identical_to_uninterrupted']}")
     else:
         print(f"resume: {res['status']}")
 

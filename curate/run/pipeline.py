@@ -88,6 +88,7 @@ class Engine:
         self.pool: WorkerPool | None = None
         self.pool_sizes: dict[str, int] = {}
         self.spans: dict[str, tuple[float, float]] = {}  # pass -> (start, end), wall clock
+        self.discarded: set[str] = set()
 
     def _pool_for(self, spec: PassSpec) -> WorkerPool:
         shape = (spec.num_cpus, spec.num_gpus)
@@ -127,6 +128,26 @@ class Engine:
         self.records[spec.name] = records
         self.spans[spec.name] = (began, time.time())
         return records
+
+    def discard_after_phase(self, earlier: set[str]) -> None:
+        """Once a phase is committed, nothing reads the documents of the phases before it, nor the
+        intermediate files (keys, links, edges) of any committed phase: delete them, so the work
+        folder holds about two phases' documents at a time. Rejects stay for the shards; records
+        and _pass.json stay, so a resume still reuses everything."""
+        keep = {"rejects"}
+        for name, records in self.records.items():
+            if name in self.discarded:
+                continue
+            finished_phase = name in earlier
+            for record in records.values():
+                for kind, entry in (record.get("outputs") or {}).items():
+                    if kind in keep or not isinstance(entry, dict) or not entry.get("path") or entry.get("final"):
+                        continue
+                    if kind == "docs" and not finished_phase:
+                        continue  # the documents the next phase reads
+                    self.store.remove(entry["path"])
+            if finished_phase:
+                self.discarded.add(name)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -203,6 +224,7 @@ def _run_phases(engine: Engine, config: PipelineConfig, files, schemas, segments
     records = engine.run(spec, units)
     previous = [(key, r["outputs"]["docs"]) for key, r in sorted(records.items())]
     for position, segment in enumerate(segments[1:], start=1):
+        earlier_phases = set(engine.records)
         index = segment.indices[0]
         resolved = config.stages[index]
         outlet = _outlet_for(config, segments, position, partitions, num_shards)
@@ -217,6 +239,7 @@ def _run_phases(engine: Engine, config: PipelineConfig, files, schemas, segments
             records = engine.run(spec, units)
         else:
             records = PLANNERS[segment.kind](engine, number, resolved, previous, in_schema, out_schema, outlet)
+        engine.discard_after_phase(earlier_phases)
         previous = [(key, r["outputs"]["docs"]) for key, r in sorted(records.items())]
     rejects = [r["outputs"]["rejects"] for name in sorted(engine.records) for _, r in sorted(engine.records[name].items())
                if "rejects" in (r.get("outputs") or {})]
