@@ -1114,7 +1114,7 @@ REPLICA_EDIT_RATE = (0.005, 0.06)
 
 
 def dedup_only_config(pipeline_path: str, partition_input_mib: float | None = None, shard_input_mib: float | None = None):
-    """The pipeline's *_dedup stages alone (whatever the YAML lists), with its output and ray sections.
+    """The pipeline's *_dedup stages alone (whatever the YAML lists, with the url_key they need), with its output and ray sections.
 
     ``partition_input_mib`` and ``shard_input_mib`` override the shuffle partition and output shard
     sizes, so that at both bench sizes the partition and shard counts grow with the corpus (rather
@@ -1125,7 +1125,8 @@ def dedup_only_config(pipeline_path: str, partition_input_mib: float | None = No
     from curate.config import parse_pipeline
 
     data = yaml.safe_load(Path(pipeline_path).read_text(encoding="utf-8"))
-    stages = [entry for entry in data.get("stages", []) if str(entry.get("stage", "")).endswith("_dedup")]
+    # url_key computes the key url_dedup groups by (it runs before PII scrubbing in the pipeline).
+    stages = [entry for entry in data.get("stages", []) if str(entry.get("stage", "")).endswith("_dedup") or entry.get("stage") == "url_key"]
     subset = {key: data[key] for key in ("seed", "read", "output", "ray") if key in data}
     subset.update(name=f"{data.get('name', 'pipeline')}-dedup-only", description=f"the *_dedup stages of {pipeline_path}", stages=stages)
     if partition_input_mib is not None:
@@ -1213,8 +1214,6 @@ def bench_dedup(base: list[dict], sizes: list[int], pipeline: str, workdir: Path
         ray.shutdown()
         card = result.card
         workers = rss.worker_peaks()
-        union_find = [w for w in workers if any(t.startswith("ray::Components") for t in w["tasks_seen"])]
-        others = [w for w in workers if w not in union_find]
         runs[str(size)] = {
             "corpus": corpus,
             "wall_seconds": round(wall, 2),
@@ -1222,10 +1221,8 @@ def bench_dedup(base: list[dict], sizes: list[int], pipeline: str, workdir: Path
             "peak_rss_mib": round(rss.peak / 2**20, 1),
             "worker_processes": len(workers),
             "peak_rss_per_worker_mib": workers[0]["peak_rss_mib"] if workers else None,
+            "peak_private_per_worker_mib": max((w["peak_private_mib"] for w in workers), default=None),
             "peak_worker": workers[0] if workers else None,
-            "peak_rss_per_worker_excluding_union_find_mib": others[0]["peak_rss_mib"] if others else None,
-            "peak_private_per_worker_excluding_union_find_mib": max((w["peak_private_mib"] for w in others), default=None),
-            "union_find_actor": union_find[0] if union_find else None,
             "workers_by_peak_rss": workers[:6],
             "stages": {
                 s["stage"]: {
@@ -1521,10 +1518,7 @@ def main(argv: list[str] | None = None) -> int:
         top = r["peak_worker"]
         if top:
             print(f"{'    peak RSS of one Ray worker (of ' + str(r['worker_processes']) + ' worker processes)':<84} {top['peak_rss_mib']:>7} MiB   private {top['peak_private_mib']} MiB, after {_short_task(top['task_at_peak'])}")
-        print(f"{'    peak RSS of one worker other than the union-find actor':<84} {r['peak_rss_per_worker_excluding_union_find_mib'] or '-':>7} MiB")
-        uf = r["union_find_actor"]
-        uf_note = f"   private {uf['peak_private_mib']} MiB" if uf else ""
-        print(f"{'    peak RSS of the union-find actor (ray::Components)':<84} {uf['peak_rss_mib'] if uf else '-':>7} MiB{uf_note}")
+        print(f"{'    peak private memory of one worker (the union-find runs inside a pass worker)':<84} {r['peak_private_per_worker_mib'] or '-':>7} MiB")
         for name, st in r["stages"].items():
             label = f"    stage {name} (documents per busy second; {st['rejected']} rejected)"
             print(f"{label:<84} {st['documents_per_busy_second'] or '-':>10}")
