@@ -167,6 +167,7 @@ def build_card(
     mix_sha256: str | None = None,
     ledger_extra: dict | None = None,
     checkpoints: dict | None = None,
+    shards_root: Path | None = None,
 ) -> dict[str, Any]:
     stage_names = [s.cls.name for s in config.stages]
     ledger, stages = compute_ledger(stage_names, shard_rows, snapshot, ledger_extra)
@@ -225,6 +226,9 @@ def build_card(
         "pii": pii_summary(stages),
         "timing": {"wall_seconds": round(wall_s, 2), "documents_per_second": round(ledger["input_documents"] / wall_s, 1) if wall_s else None},
     }
+    card["quality_filters"] = quality_filter_summary(stages, config, shards_root or out_dir, data, rejects)
+    card["student_audit"] = student_audit(stages)
+    card["warnings"] = [row["warning"] for row in card["student_audit"] if row.get("warning")]
     if checkpoints is not None:
         card["checkpoints"] = checkpoints
     if mix is not None:
@@ -360,25 +364,114 @@ def _scores_section(card: dict) -> list[str]:
     for e in entries:
         reasons = ", ".join(f"{k}: {v}" for k, v in e["rejected_by_reason"].items()) or "none"
         lines += [f"`{e['stage']}` — removed by rule: {reasons}.", "", f"![{e['stage']} scores](plots/scores_{e['stage']}.png)", ""]
+    lines += _quality_filter_lines(card)
     lines += _audit_lines(card)
     return lines
 
 
-def _audit_lines(card: dict) -> list[str]:
-    """Student-teacher agreement, from a teacher stage's ``audit_<name>_documents/agree`` counters."""
+def student_audit(stages: list[dict]) -> list[dict]:
+    """Student-teacher agreement, from a teacher stage's ``audit_<name>_documents/agree`` counters,
+    with a warning where it is below the stage's ``agreement_floor``."""
     rows = []
-    for entry in card["stages"]:
+    for entry in stages:
         counters = entry.get("counters", {})
+        floor = entry.get("params", {}).get("agreement_floor")
         for key, documents in sorted(counters.items()):
             if key.startswith("audit_") and key.endswith("_documents") and documents:
                 name = key[len("audit_"):-len("_documents")]
                 agree = counters.get(f"audit_{name}_agree", 0)
-                rows.append(f"| {name} | `{entry['stage']}` | {int(documents):,} | {agree / documents:.1%} |")
+                row = {"student": name, "teacher_stage": entry["stage"], "documents": int(documents), "agree": int(agree),
+                       "agreement": round(agree / documents, 4), "floor": floor}
+                if floor is not None and agree / documents < floor:
+                    row["warning"] = (f"student {name} agrees with its teacher ({entry['stage']}) on {agree / documents:.1%} of "
+                                      f"{int(documents):,} audited documents, below the floor {floor:.0%}: it is scoring text "
+                                      "unlike what it learned from; check its scores before trusting its filter")
+                rows.append(row)
+    return rows
+
+
+def _audit_lines(card: dict) -> list[str]:
+    rows = card.get("student_audit")
+    if rows is None:
+        rows = student_audit(card["stages"])
     if not rows:
         return []
-    return ["Students against their teacher on this run's audit sample (same side of 0.5 for quality, same top",
-            "label for domain and topic):", "", "| student | teacher stage | documents | agreement |", "|---|---|---:|---:|",
-            *rows, ""]
+    lines = ["Students against their teacher on this run's audit sample (same side of 0.5 for quality, same top",
+             "label for domain and topic):", "", "| student | teacher stage | documents | agreement | floor |", "|---|---|---:|---:|---:|"]
+    for row in rows:
+        floor = "—" if row["floor"] is None else f"{row['floor']:.0%}"
+        flag = " **below the floor**" if row.get("warning") else ""
+        lines.append(f"| {row['student']} | `{row['teacher_stage']}` | {row['documents']:,} | {row['agreement']:.1%}{flag} | {floor} |")
+    return lines + [""]
+
+
+# How many removed and kept documents a quality filter's card section names, by id.
+FILTER_EXAMPLES = 5
+
+
+def quality_filter_summary(stages: list[dict], config: PipelineConfig, root: Path, data: list[dict], rejects: list[dict]) -> list[dict]:
+    """Per model-based filter (a stage class with ``filter_score = (column, reason)`` and a
+    threshold set): what it removed, what it only labelled (languages it was not trained for), and a
+    few removed and kept ids with their scores — the removed from the reject shards (the
+    lowest-scoring), the kept from the first data shard (the nearest above the threshold: the pages
+    an auditor should look at to judge the cut)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    out = []
+    by_name = {entry["stage"]: entry for entry in stages}
+    for resolved in config.stages:
+        spec = getattr(resolved.cls, "filter_score", None)
+        threshold = getattr(resolved.params, "min_score", 0.0) if spec else 0.0
+        entry = by_name.get(resolved.cls.name)
+        if not spec or not threshold or entry is None:
+            continue
+        column, reason = spec
+        counters = entry.get("counters", {})
+        summary = {
+            "stage": resolved.cls.name, "column": column, "threshold": threshold,
+            "languages": list(getattr(resolved.params, "languages", []) or []),
+            "documents_in": entry["documents_in"], "scored": int(counters.get("documents_scored", 0)),
+            "removed": int(entry["rejected_by_reason"].get(reason, 0)),
+            "outside_languages": int(counters.get("documents_outside_languages", 0)),
+            "below_threshold_outside_languages": int(counters.get("below_threshold_outside_languages", 0)),
+        }
+        removed = []
+        for shard in rejects:
+            path = Path(root) / shard["path"]
+            if path.is_file():
+                table = pq.read_table(path, columns=["id", "stage", "reason", "detail"])
+                mask = pc.and_(pc.equal(table["stage"], resolved.cls.name), pc.equal(table["reason"], reason))
+                removed += table.filter(mask).select(["id", "detail"]).to_pylist()
+        # detail is "<column>=<score><<threshold>": the score is what the row was removed for.
+        score_of = lambda d: float(d.split("=", 1)[1].split("<", 1)[0]) if d and "=" in d else float("nan")  # noqa: E731
+        removed = sorted(({"id": r["id"], "score": score_of(r["detail"])} for r in removed), key=lambda r: (r["score"], r["id"]))
+        summary["removed_examples"] = removed[:FILTER_EXAMPLES]
+        kept = []
+        if data and (Path(root) / data[0]["path"]).is_file():
+            table = pq.read_table(Path(root) / data[0]["path"], columns=["id", column])
+            rows = [r for r in table.to_pylist() if r[column] is not None and r[column] >= threshold]
+            kept = sorted(({"id": r["id"], "score": round(float(r[column]), 4)} for r in rows), key=lambda r: (r["score"], r["id"]))
+        summary["kept_examples"] = kept[:FILTER_EXAMPLES]
+        out.append(summary)
+    return out
+
+
+def _quality_filter_lines(card: dict) -> list[str]:
+    lines = []
+    for f in card.get("quality_filters") or []:
+        languages = ", ".join(f["languages"]) if f["languages"] else "every language"
+        lines += [f"`{f['stage']}` removed **{f['removed']:,}** of {f['documents_in']:,} documents with {f['column']} < {f['threshold']} "
+                  f"(applied to {languages}). {f['outside_languages']:,} documents in other languages were scored and kept "
+                  f"({f['below_threshold_outside_languages']:,} of them below the threshold): the model did not learn them.", ""]
+        if f["removed_examples"] or f["kept_examples"]:
+            lines += ["| removed (lowest scores) | score | kept, nearest above the threshold | score |", "|---|---:|---|---:|"]
+            for i in range(max(len(f["removed_examples"]), len(f["kept_examples"]))):
+                r = f["removed_examples"][i] if i < len(f["removed_examples"]) else None
+                k = f["kept_examples"][i] if i < len(f["kept_examples"]) else None
+                lines.append(f"| {'`' + r['id'] + '`' if r else ''} | {r['score'] if r else ''} | {'`' + k['id'] + '`' if k else ''} | {k['score'] if k else ''} |")
+            lines.append("")
+    return lines
 
 
 def _plot_cluster_sizes(card: dict, path: Path) -> None:
@@ -480,6 +573,8 @@ def render_readme(card: dict) -> str:
         "",
         "The text licence is that of the crawled pages; this card records provenance, not rights.",
         "",
+        *[f"> **Warning:** {w}" for w in card.get("warnings") or []],
+        *([""] if card.get("warnings") else []),
         "## Ledger",
         "",
         f"**{ledger['equation']}** (input = kept + Σ rejected) — "

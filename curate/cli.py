@@ -94,6 +94,27 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_distill(args: argparse.Namespace) -> int:
+    from curate.config import ConfigError
+    from curate.distill import DistillError, distill
+
+    try:
+        result = distill(args.out, args.student, sample=args.sample, seed=args.seed, held_out=args.held_out,
+                         teacher_head=args.teacher_head, teacher_model=args.teacher_model, teacher_label=args.teacher_label,
+                         device=args.device, min_score=args.min_score, allow_filtered=args.allow_filtered)
+    except (DistillError, ConfigError, ValueError, OSError) as e:
+        print(f"curate distill: {e}", file=sys.stderr)
+        return 2
+    r = result.record
+    agreement = r["agreement_with_teacher"]
+    print(f"student: {r['head']} (sha256 {r['head_sha256'][:16]}…), trained on {r['trained_on']['train']:,} documents of run "
+          f"{r['trained_on']['run_id']}")
+    print(f"held out {agreement['held_out_documents']:,}: agreement with the teacher {agreement['agreement_at_0.5']:.1%} at 0.5, "
+          f"Spearman {agreement['spearman']}")
+    print(f"score a crawl with it: curate run --pipeline {r['pipeline']} --corpus <corpus> --out <out>")
+    return 0
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     from curate.sample import generate_sample_corpus
 
@@ -133,6 +154,23 @@ def build_parser() -> argparse.ArgumentParser:
     cln.add_argument("out", help="the run's OUT directory")
     cln.add_argument("--keep-work", action="store_true", help="only end leftover processes; keep the work so a rerun resumes")
     cln.set_defaults(func=_cmd_clean)
+
+    dst = sub.add_parser("distill", help="train a quality student on a run's own documents, labelled by the teacher",
+                         description="Sample a finished run's documents by id hash, label them with the teacher, train a static-embedding "
+                                     "quality head on the labels, and write it with its sample ids, its agreement with the teacher on a "
+                                     "held-out part, and a pipeline that scores with it.")
+    dst.add_argument("out", help="OUT of a finished run whose quality_static stage only labelled (min_score: 0)")
+    dst.add_argument("--student", required=True, help="folder for head.json, sample_ids.txt, distill.json and pipeline.yaml")
+    dst.add_argument("--sample", type=int, default=4000, help="documents to label with the teacher (default 4000)")
+    dst.add_argument("--seed", type=int, default=0, help="salt of the sample's id hash")
+    dst.add_argument("--held-out", type=float, default=0.2, help="hashed fraction of the sample kept to measure agreement (default 0.2)")
+    dst.add_argument("--teacher-head", default="builtin:quality_embed", help="the embedding teacher's quality head (default builtin:quality_embed)")
+    dst.add_argument("--teacher-model", help="instead: a sequence classifier (folder or cached hub id) run through hf_classifier")
+    dst.add_argument("--teacher-label", help="the positive label of --teacher-model")
+    dst.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the teacher runs")
+    dst.add_argument("--min-score", type=float, help="threshold in the written pipeline (default: the run's, else 0.32)")
+    dst.add_argument("--allow-filtered", action="store_true", help="distil from a run that already filtered on quality")
+    dst.set_defaults(func=_cmd_distill)
 
     sample = sub.add_parser("sample", help="generate the default sample corpus", description="Generate the seeded sample corpus (WARC + ground truth).")
     sample.add_argument("--out", default=".sample", help="output directory (default .sample/)")

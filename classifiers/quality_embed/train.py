@@ -25,62 +25,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from curate.eval.quality import bootstrap_auc, load_labelled, roc_auc, stratified_folds  # noqa: E402
+from curate.eval.quality import bootstrap_auc, labelled_union, roc_auc  # noqa: E402
 from curate.models.embed import MeanPooledEncoder  # noqa: E402
-from curate.models.heads import LogisticHead, fit_logistic  # noqa: E402
+from curate.models.heads import LogisticHead, choose_l2, fit_logistic, nested_cv  # noqa: E402
 from curate.models.resolve import resolve_model  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "quality" / "dclm-human"
-L2_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
-
-
-def labelled_union(folder: Path) -> tuple[list[dict], list[set[str]]]:
-    """The distinct labelled documents of both files (first seen wins), and which files each is in."""
-    rows: list[dict] = []
-    membership: list[set[str]] = []
-    seen: dict[str, int] = {}
-    for name in ("majority", "agreement"):
-        for row in load_labelled(folder / f"{name}_data.jsonl"):
-            key = " ".join(row["text"].split())
-            if key in seen:
-                if int(rows[seen[key]]["label"]) != int(row["label"]):
-                    raise ValueError(f"{folder}: a document is labelled {rows[seen[key]]['label']} and {row['label']}")
-                membership[seen[key]].add(name)
-                continue
-            seen[key] = len(rows)
-            rows.append(row)
-            membership.append({name})
-    return rows, membership
-
-
-def cv_predictions(x: np.ndarray, y: np.ndarray, folds: list[int], l2: float) -> np.ndarray:
-    out = np.zeros(len(y))
-    for fold in sorted(set(folds)):
-        test = np.array([f == fold for f in folds])
-        w, b = fit_logistic(x[~test], y[~test], l2=l2)
-        out[test] = 1 / (1 + np.exp(-(x[test] @ w + b)))
-    return out
-
-
-def choose_l2(x: np.ndarray, y: np.ndarray, folds: int, seed: int) -> float:
-    inner = stratified_folds(y.tolist(), folds, seed)
-    scored = [(roc_auc(cv_predictions(x, y, inner, l2).tolist(), y.tolist()), -l2, l2) for l2 in L2_GRID]
-    return max(scored)[2]  # best AUC; ties -> the stronger regularisation
-
-
-def nested_cv(x: np.ndarray, y: np.ndarray, folds: int, seed: int) -> tuple[np.ndarray, list[float]]:
-    outer = stratified_folds(y.tolist(), folds, seed)
-    out = np.zeros(len(y))
-    chosen = []
-    for fold in range(folds):
-        test = np.array([f == fold for f in outer])
-        l2 = choose_l2(x[~test], y[~test], folds - 1, seed + 1 + fold)
-        chosen.append(l2)
-        w, b = fit_logistic(x[~test], y[~test], l2=l2)
-        out[test] = 1 / (1 + np.exp(-(x[test] @ w + b)))
-    return out, chosen
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with majority_data.jsonl and agreement_data.jsonl")

@@ -84,6 +84,25 @@ DIRECTIONS = {
 }
 
 
+def labelled_union(folder: Path) -> tuple[list[dict], list[set[str]]]:
+    """The distinct labelled documents of both files (first seen wins), and which files each is in."""
+    rows: list[dict] = []
+    membership: list[set[str]] = []
+    seen: dict[str, int] = {}
+    for name in ("majority", "agreement"):
+        for row in load_labelled(folder / f"{name}_data.jsonl"):
+            key = " ".join(row["text"].split())
+            if key in seen:
+                if int(rows[seen[key]]["label"]) != int(row["label"]):
+                    raise ValueError(f"{folder}: a document is labelled {rows[seen[key]]['label']} and {row['label']}")
+                membership[seen[key]].add(name)
+                continue
+            seen[key] = len(rows)
+            rows.append(row)
+            membership.append({name})
+    return rows, membership
+
+
 def direction(column: str) -> int | None:
     for prefix, sign in DIRECTIONS.items():
         if column.startswith(prefix):

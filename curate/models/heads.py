@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from curate.eval.quality import roc_auc, stratified_folds
+
 LOGISTIC_FORMAT = "curate.logistic_head/1"
 TAXONOMY_FORMAT = "curate.taxonomy/1"
 
@@ -35,11 +37,14 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1.0, iterations: int = 50,
                  sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """(weights, bias) minimising the weighted log-loss + ``l2``/2 · |w|² (the bias unpenalised)."""
+    """(weights, bias) minimising the weighted log-loss + ``l2``/2 · |w|² (the bias unpenalised).
+
+    ``labels`` are 0/1, or probabilities in [0, 1] (soft targets: a teacher's P(positive), so a
+    student learns how sure the teacher was, not only which side of 0.5 it fell)."""
     x = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
-    if set(np.unique(y)) - {0.0, 1.0} or len(np.unique(y)) < 2:
-        raise ValueError("fit_logistic needs 0/1 labels with both classes present")
+    if np.any(~((y >= 0.0) & (y <= 1.0))) or not (np.any(y < 0.5) and np.any(y >= 0.5)):
+        raise ValueError("fit_logistic needs labels in [0, 1] with both classes present (some < 0.5, some >= 0.5)")
     n, d = x.shape
     weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     design = np.hstack([x, np.ones((n, 1))])
@@ -55,6 +60,38 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1.0, iter
         if np.max(np.abs(step)) < 1e-8:
             break
     return theta[:-1], float(theta[-1])
+
+
+# The regularisation grid of the heads' recipes: chosen by cross-validation inside each training fold.
+L2_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+def cv_predictions(x: np.ndarray, y: np.ndarray, folds: list[int], l2: float) -> np.ndarray:
+    out = np.zeros(len(y))
+    for fold in sorted(set(folds)):
+        test = np.array([f == fold for f in folds])
+        w, b = fit_logistic(x[~test], y[~test], l2=l2)
+        out[test] = 1 / (1 + np.exp(-(x[test] @ w + b)))
+    return out
+
+
+def choose_l2(x: np.ndarray, y: np.ndarray, folds: int, seed: int) -> float:
+    inner = stratified_folds(y.tolist(), folds, seed)
+    scored = [(roc_auc(cv_predictions(x, y, inner, l2).tolist(), y.tolist()), -l2, l2) for l2 in L2_GRID]
+    return max(scored)[2]  # best AUC; ties -> the stronger regularisation
+
+
+def nested_cv(x: np.ndarray, y: np.ndarray, folds: int, seed: int) -> tuple[np.ndarray, list[float]]:
+    outer = stratified_folds(y.tolist(), folds, seed)
+    out = np.zeros(len(y))
+    chosen = []
+    for fold in range(folds):
+        test = np.array([f == fold for f in outer])
+        l2 = choose_l2(x[~test], y[~test], folds - 1, seed + 1 + fold)
+        chosen.append(l2)
+        w, b = fit_logistic(x[~test], y[~test], l2=l2)
+        out[test] = 1 / (1 + np.exp(-(x[test] @ w + b)))
+    return out, chosen
 
 
 @dataclass

@@ -39,6 +39,8 @@ BUILTIN_MODELS: dict[str, tuple[str, str]] = {
     "quality_fasttext": ("classifiers/quality_fasttext/model.ftz", "fastText quality student (distilled from quality_embed)"),
     "domain_fasttext": ("classifiers/domain/domain.ftz", "fastText code / math / prose student"),
     "topic_fasttext": ("classifiers/domain/topic.ftz", "fastText topic student over classifiers/domain/taxonomy.json"),
+    "static_minilm": ("classifiers/static_minilm", "static token embeddings distilled from all-MiniLM-L6-v2 (256-d, int8)"),
+    "quality_static": ("classifiers/quality_static/head.json", "logistic quality head over static_minilm embeddings (DCLM human labels)"),
     "taxonomy": ("classifiers/domain/taxonomy.json", "zero-shot label descriptions: domain and topic heads"),
 }
 

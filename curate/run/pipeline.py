@@ -505,7 +505,7 @@ def run_pipeline(
             wall_s=wall_s, ray_info=ray_info, num_shards=num_shards, shard_rows=shard_rows, snapshot=snapshot,
             skipped_inputs=skipped, final_schema=schemas[-1], mix=mix_manifest,
             mix_sha256=sha256_file(final_dir / "mix" / "mix.json") if mix_manifest is not None else None,
-            ledger_extra=ledger_extra, checkpoints=_checkpoints(engine, state, resumed, store.root),
+            ledger_extra=ledger_extra, checkpoints=_checkpoints(engine, state, resumed, store.root), shards_root=final_dir,
         )
         card_mod.write_card(card, final_dir, None)
         if not card["ledger"]["balanced"]:

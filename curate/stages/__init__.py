@@ -25,6 +25,7 @@ _STAGE_MODULES = [
     "curate.stages.token_distribution",
     "curate.stages.fasttext_classifier",
     "curate.stages.quality_fasttext",
+    "curate.stages.quality_static",
     "curate.stages.domain_fasttext",
     "curate.stages.topic_fasttext",
     "curate.stages.embed_classifier",

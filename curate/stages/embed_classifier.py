@@ -29,8 +29,11 @@ and are kept untouched (``documents_not_sampled``), so a CPU run can afford the 
 2 % of the corpus. Where the students ran before this stage, every scored document is compared with
 them and the card's counters say how often they agree: ``audit_quality_documents`` /
 ``audit_quality_agree`` (``quality_fasttext`` and ``quality_embed`` on the same side of 0.5),
+``audit_quality_static_*`` (the same for ``quality_static``),
 ``audit_domain_*`` (top label of ``domain_<label>`` vs ``domain_embed``), ``audit_topic_*``
 (``topic`` vs ``topic_embed``) — the students' agreement with their teacher on this run's data.
+The card warns when an agreement is below ``agreement_floor`` (a student used outside what it
+learned: another kind of crawl, another language mix, or an extraction that changed).
 """
 from __future__ import annotations
 
@@ -55,6 +58,10 @@ def _encoder_reference(value: str) -> str:
     return value if value.startswith("builtin:") or resolved == value else resolved
 
 
+# Quality students' columns -> the name of their audit counters (``audit_<name>_documents`` / ``_agree``).
+QUALITY_STUDENTS = {"quality_fasttext": "quality", "quality_static": "quality_static"}
+
+
 class EmbedClassifierParams(StageParams):
     encoder: str = Field(default="builtin:all-MiniLM-L6-v2", validate_default=True,
                          description="encoder: builtin:<name>, a local folder, or a hub id in the local cache")
@@ -71,6 +78,8 @@ class EmbedClassifierParams(StageParams):
     torch_threads: int | None = Field(default=None, ge=1, description="torch intra-op threads per actor (null: num_cpus)")
     sample_fraction: float = Field(default=1.0, gt=0.0, le=1.0, description="embed only this hashed fraction of documents")
     sample_seed: int = Field(default=0, description="salt of the sample hash")
+    agreement_floor: float = Field(default=0.8, ge=0.0, le=1.0,
+                                   description="the card warns when a student agrees with this teacher on fewer of the audited documents")
 
     @field_validator("encoder")
     @classmethod
@@ -236,11 +245,12 @@ class EmbedClassifier(Stage):
 
         if not rows.size:
             return out
-        if "quality_fasttext" in columns and "quality_embed" in columns:
-            student = batch.column("quality_fasttext").to_pylist()
-            teacher = batch.column("quality_embed").to_pylist()
-            compare("quality", [None if student[i] is None else student[i] >= 0.5 for i in rows],
-                    [None if teacher[i] is None else teacher[i] >= 0.5 for i in rows])
+        for student_column, name in QUALITY_STUDENTS.items():
+            if student_column in columns and "quality_embed" in columns:
+                student = batch.column(student_column).to_pylist()
+                teacher = batch.column("quality_embed").to_pylist()
+                compare(name, [None if student[i] is None else student[i] >= 0.5 for i in rows],
+                        [None if teacher[i] is None else teacher[i] >= 0.5 for i in rows])
         if "domain_embed" in columns and "domain" in self.heads:
             labels = [label for label in self.heads["domain"].labels if f"domain_{label}" in columns]
             if len(labels) == len(self.heads["domain"].labels):

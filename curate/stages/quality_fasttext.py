@@ -39,6 +39,7 @@ class QualityFastText(FastTextClassifier):
     Params = QualityFastTextParams
     writes = {COLUMN: pa.float32()}
     score_label = "quality student P(high quality)"
+    filter_score = (COLUMN, "quality_low")  # the card's quality-filter section (when min_score > 0)
 
     @classmethod
     def output_columns(cls, params) -> dict[str, pa.DataType]:
