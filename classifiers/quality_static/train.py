@@ -21,7 +21,8 @@ intervals): the MiniLM teacher (``quality_embed``'s recipe, 256 tokens); the shi
 (never trained on these documents: scored as it is); static heads at 256 / 1,024 / 4,096 tokens, at
 128 dimensions, and trained on the teacher's labels of the unlabelled corpus instead of the human
 labels (``classifiers/corpus.py``; scored on all 313). Then documents/s on one core of each stage
-class (``quality_static``, ``quality_fasttext``, ``embed_classifier``), medians of 5 passes.
+class (``quality_static``, ``quality_fasttext``, ``embed_classifier``), medians of 5 passes; and
+whether the mix should select by quality (``mix_selection``).
 """
 from __future__ import annotations
 
@@ -133,6 +134,32 @@ def compare(texts: list[str], y: np.ndarray, args, static_x: np.ndarray) -> dict
     return {"auc": rows, "speed": stage_speeds(texts, args.speed_repeats)}
 
 
+def mix_selection(scores: np.ndarray, y: np.ndarray, texts: list[str], threshold: float, seeds: int = 200) -> dict:
+    """Should the mix weight by quality? On the out-of-fold scores of the human-labelled documents:
+    a bucket down-sampled to half of its words, by each ``selection`` of ``curate.mix`` (the same
+    keys), with and without the filter; the share of the selected words annotators called high
+    quality, mean and 5-95 % range over ``seeds`` selection seeds."""
+    from curate.mix.select import selection_keys
+
+    words = np.array([len(t.split()) for t in texts], dtype=np.float64)
+    ids = [f"doc{i}" for i in range(len(texts))]
+    out = {}
+    for filtered in (False, True):
+        kept = scores >= threshold if filtered else np.ones(len(scores), dtype=bool)
+        for mode, power in (("random", 1.0), ("weighted", 1.0), ("weighted", 2.0), ("best_first", 1.0)):
+            shares = []
+            for seed in range(seeds if mode != "best_first" else 1):
+                keys = selection_keys([ids[i] for i in np.flatnonzero(kept)], seed, mode, scores[kept], power)
+                order = np.flatnonzero(kept)[np.argsort(keys, kind="stable")]
+                budget = words[kept].sum() / 2
+                chosen = order[: int(np.searchsorted(np.cumsum(words[order]), budget)) + 1]
+                shares.append(float(words[chosen][y[chosen] == 1].sum() / words[chosen].sum()))
+            name = f"{'filter at ' + str(threshold) if filtered else 'no filter'}, {mode}" + (f" (power {power:g})" if mode == "weighted" else "")
+            out[name] = {"high_quality_word_share": round(statistics.fmean(shares), 4),
+                         "range_5_95": [round(float(np.percentile(shares, 5)), 4), round(float(np.percentile(shares, 95)), 4)]}
+    return out
+
+
 def stage_speeds(texts: list[str], repeats: int) -> dict:
     """Documents/s on one core of each quality stage, over Arrow batches of 64 (the pipeline's)."""
     import pyarrow as pa
@@ -210,11 +237,14 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(metrics, indent=1))
     if args.compare:
         comparison = compare(texts, y, args, x)
+        comparison["mix_selection"] = mix_selection(predictions, y, texts, threshold["threshold"])
         (args.out.parent / "comparison.json").write_text(json.dumps(comparison, indent=1) + "\n", encoding="utf-8")
         for name, row in comparison["auc"].items():
             print(f"{name:<92} AUC {row['auc']:.3f} [{row['auc_95ci'][0]:.3f}, {row['auc_95ci'][1]:.3f}]  {row['model_mb']} MB")
         for name, row in comparison["speed"].items():
             print(f"{name:<92} {row['documents_per_second']:>8} documents/s (1 core)")
+        for name, row in comparison["mix_selection"].items():
+            print(f"mix, half the words kept: {name:<66} {row['high_quality_word_share']:.3f} of the words high quality {row['range_5_95']}")
     print(f"wrote {args.out}")
     return 0
 
