@@ -1091,7 +1091,8 @@ def _print_classifiers(section: dict) -> None:
     for texts_name, r in section.items():
         print(f"model-based classifiers, 1 core, {texts_name} ({r['documents']} documents, {r['text_mb']} MB; transformers on {r['transformer_documents']}):")
         for name, row in r["implementations"].items():
-            print(f"{'  ' + name[:82]:<84} {row['documents_per_second']:>10}   {row['mb_per_second']} MB/s")
+            memory = f", model {row['model_memory_mib']} MiB" if "model_memory_mib" in row else ""
+            print(f"{'  ' + name[:82]:<84} {row['documents_per_second']:>10}   {row['mb_per_second']} MB/s{memory}")
         for name, ratio in r["ratios"].items():
             student, _, transformer = name.partition(" / ")
             label = f"  ratio {student.replace('curate ', '')[:38]} / {transformer.replace('curate ', '')[:30]}"
@@ -1457,7 +1458,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dedup-shard-mib", type=float, default=4.0, help="output shard size (MiB of input) for the dedup-only runs")
     parser.add_argument("--runs-pages", type=int, default=2000, help="pages of the smaller `curate run` corpus (scale, CPU and checkpoint figures)")
     parser.add_argument("--runs-scale", type=int, default=5, help="the larger `curate run` corpus is this many times the smaller")
-    parser.add_argument("--only", choices=["runs"], help="run only this section")
+    parser.add_argument("--only", choices=["runs", "classifiers"], help="run only this section")
     args = parser.parse_args(argv)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     # Every run here is embedded. Without an address, ray.init() joins the cluster recorded in
@@ -1471,6 +1472,17 @@ def main(argv: list[str] | None = None) -> int:
             runs = bench_runs(args.runs_pages, args.runs_scale, args.pipeline, Path(tmp))
         Path(args.out).write_text(json.dumps({"machine": _machine(), "runs": runs}, indent=2) + "\n")
         _print_runs(runs)
+        print(f"results: {args.out}")
+        return 0
+
+    if args.only == "classifiers":
+        with tempfile.TemporaryDirectory(prefix="curate-bench-") as tmp:
+            generate_sample_corpus(Path(tmp) / "corpus", seed=1, pages=args.pages)
+            real = _real_pages(Path(args.real_pages))
+            documents = section_documents(Path(tmp) / "corpus" / "warc", args.pii_docs, real, Path(args.real_pages).parent.name)
+            classifiers = bench_classifiers_section(documents, args.pipeline, args.repeats, args.transformer_docs, Path(tmp))
+        Path(args.out).write_text(json.dumps({"machine": _machine(), "classifiers_single_process": classifiers}, indent=2) + "\n")
+        _print_classifiers(classifiers)
         print(f"results: {args.out}")
         return 0
 

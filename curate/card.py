@@ -371,14 +371,15 @@ def _scores_section(card: dict) -> list[str]:
 
 def student_audit(stages: list[dict]) -> list[dict]:
     """Student-teacher agreement, from a teacher stage's ``audit_<name>_documents/agree`` counters,
-    with a warning where it is below the stage's ``agreement_floor``."""
+    with a warning where it is below the stage's ``agreement_floors[<name>]``."""
     rows = []
     for entry in stages:
         counters = entry.get("counters", {})
-        floor = entry.get("params", {}).get("agreement_floor")
+        floors = entry.get("params", {}).get("agreement_floors") or {}
         for key, documents in sorted(counters.items()):
             if key.startswith("audit_") and key.endswith("_documents") and documents:
                 name = key[len("audit_"):-len("_documents")]
+                floor = floors.get(name)
                 agree = counters.get(f"audit_{name}_agree", 0)
                 row = {"student": name, "teacher_stage": entry["stage"], "documents": int(documents), "agree": int(agree),
                        "agreement": round(agree / documents, 4), "floor": floor}

@@ -5,7 +5,7 @@ from curate.card import _audit_lines, student_audit
 def test_audit_table_lists_each_student_with_its_agreement():
     card = {"stages": [
         {"stage": "quality_static", "counters": {"documents_scored": 100}},
-        {"stage": "embed_classifier", "params": {"agreement_floor": 0.8},
+        {"stage": "embed_classifier", "params": {"agreement_floors": {"quality_static": 0.8, "topic": 0.8}},
          "counters": {"audit_quality_static_documents": 40, "audit_quality_static_agree": 30,
                       "audit_topic_documents": 40, "audit_topic_agree": 34,
                       "audit_domain_documents": 0, "audit_domain_agree": 0}},
