@@ -66,6 +66,21 @@ def test_student_recipes_retrain_from_sample_pages(tmp_path):
     taxonomy = json.loads((REPO / "classifiers" / "domain" / "taxonomy.json").read_text())
     assert topic in taxonomy["heads"]["topic"]["labels"]
 
+    # The static-embedding heads on the same pages and teacher labels, compared with those students.
+    static_dir = tmp_path / "domain_static"
+    static_dir.mkdir()
+    assert _recipe("domain_static").main(["--sample-pages", "300", "--no-real-pages", "--cache", str(cache),
+                                          "--students", str(domain_dir), "--out-dir", str(static_dir)]) == 0
+    metrics = json.loads((static_dir / "metrics.json").read_text())
+    assert metrics["heads"]["domain"]["agreement_held_out_static"] >= 0.8
+    assert metrics["sanity"]["static_code_recall"] >= 0.8 and metrics["sanity"]["static_code_precision"] >= 0.8
+
+    from curate.stages.static_labels import StaticLabels, StaticLabelsParams
+
+    stage = StaticLabels(StaticLabelsParams(domain_head=str(static_dir / "domain.json"), topic_head=str(static_dir / "topic.json")))
+    row = stage.process(_batch(["The team won the match 2-1 after a late goal by the striker. " * 5])).kept.to_pylist()[0]
+    assert row["topic"] in taxonomy["heads"]["topic"]["labels"] and row["domain_prose"] > 0.5
+
 
 def test_quality_static_recipe_retrains_the_filter_head(tmp_path):
     data = shared_path("data", "quality", "dclm-human")
@@ -86,7 +101,8 @@ def test_quality_static_recipe_retrains_the_filter_head(tmp_path):
     QualityStaticParams(head=str(out), min_score=threshold["threshold"])  # the stage accepts what the recipe wrote
 
 
-@pytest.mark.parametrize("folder", ["quality_embed", "quality_fasttext", "domain", "quality_transformer", "quality_static", "static_minilm"])
+@pytest.mark.parametrize("folder", ["quality_embed", "quality_fasttext", "domain", "quality_transformer", "quality_static", "static_minilm",
+                                    "domain_static"])
 def test_every_classifier_folder_has_recipe_and_model_card(folder):
     path = REPO / "classifiers" / folder
     card = (path / "README.md").read_text()

@@ -59,7 +59,7 @@ def test_ledger_balances_and_card_is_complete(sample_run):
     assert 0 < ledger["kept"] < ledger["input_documents"]
     assert [s["stage"] for s in card["stages"]] == ["read", "extract_html", "length_filter", "url_key", "pii_scrub", "lang_id", "url_dedup", "exact_dedup", "fuzzy_dedup", "line_dedup",
         "gopher_repetition", "gopher_quality", "c4_quality", "dirty_words", "token_distribution",
-        "quality_static", "domain_fasttext", "topic_fasttext", "embed_classifier"]
+        "quality_static", "static_labels", "embed_classifier"]
     # Ray runs the extraction in each worker's main thread, so the per-document time bound holds.
     extract = card["stages"][1]
     assert extract["counters"].get("documents_bound_by_watchdog", 0) == 0
@@ -90,8 +90,11 @@ def test_classifier_students_score_every_kept_document(sample_run, sample_corpus
     assert code and sum(c >= 0.5 for c in code) >= 0.8 * len(code)
     # The card names each shipped model with the sha256 of the file the run used.
     models = {m["reference"]: m for m in result.card["environment"]["models"] if "reference" in m}
-    for reference in ("builtin:quality_static", "builtin:domain_fasttext", "builtin:topic_fasttext"):
+    for reference in ("builtin:quality_static", "builtin:domain_static", "builtin:topic_static"):
         assert len(models[reference]["sha256"]) == 64
+    # The labels reuse the quality filter's embeddings: each kept page was tokenized once.
+    labels = next(s for s in result.card["stages"] if s["stage"] == "static_labels")["counters"]
+    assert labels["embeddings_reused"] == labels["documents_scored"] and labels["tokens_read"] == 0
     students = {s["stage"]: s for s in result.card["stages"]}
     quality = students["quality_static"]
     assert quality["counters"]["documents_scored"] == quality["documents_in"]

@@ -113,7 +113,8 @@ class LogisticHead:
     def save(self, path: str | Path) -> None:
         body = {
             "format": LOGISTIC_FORMAT, "encoder": self.encoder, "max_tokens": self.max_tokens,
-            "positive_label": self.positive_label, "bias": self.bias,
+            # Rounded like the weights: BLAS threading moves the last bits of a refit, not these.
+            "positive_label": self.positive_label, "bias": round(float(self.bias), 8),
             "weights": [round(float(w), 8) for w in self.weights], "metrics": self.metrics,
         }
         Path(path).write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
@@ -150,6 +151,96 @@ def _math_lines(text: str) -> bool:
 
 
 GATES = {"code_lines": _code_lines, "math_lines": _math_lines}
+
+
+LABEL_FORMAT = "curate.label_head/1"
+
+
+def fit_softmax(features: np.ndarray, labels: list[str], l2: float = 0.1) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Multinomial logistic regression: (label names, weights (labels x dims), biases) minimising
+    the mean log-loss + ``l2``/2 · |W|² (biases unpenalised), by L-BFGS from zeros (deterministic)."""
+    from scipy.optimize import minimize
+
+    names = sorted(set(labels))
+    if len(names) < 2:
+        raise ValueError("fit_softmax needs at least two labels")
+    x = np.asarray(features, dtype=np.float64)
+    y = np.array([names.index(label) for label in labels])
+    n, d = x.shape
+    k = len(names)
+    onehot = np.zeros((n, k))
+    onehot[np.arange(n), y] = 1.0
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[: k * d].reshape(k, d), theta[k * d:]
+        logits = x @ w.T + b
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        value = -np.sum(onehot * np.log(np.maximum(p, 1e-300))) / n + 0.5 * l2 * np.sum(w * w)
+        residual = (p - onehot) / n
+        grad = np.concatenate([(residual.T @ x + l2 * w).ravel(), residual.sum(axis=0)])
+        return value, grad
+
+    result = minimize(loss, np.zeros(k * d + k), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    return names, result.x[: k * d].reshape(k, d), result.x[k * d:]
+
+
+@dataclass
+class LabelHead:
+    """P(label) = softmax(W · e + b) over a text embedding, with optional gates (``GATES``: a
+    label whose gate fails on the text gives its probability to ``fallback``), stored as JSON with
+    the embeddings it was trained on."""
+
+    labels: list[str]
+    weights: np.ndarray
+    biases: np.ndarray
+    encoder: str
+    max_tokens: int
+    gates: dict[str, str] = field(default_factory=dict)
+    fallback: str | None = None
+    metrics: dict = field(default_factory=dict)
+
+    def predict(self, embeddings: np.ndarray, texts=None) -> np.ndarray:
+        """(rows, labels) probabilities; zero rows (empty texts) give NaN rows."""
+        logits = np.asarray(embeddings, dtype=np.float64) @ self.weights.T + self.biases
+        logits -= logits.max(axis=1, keepdims=True)
+        probabilities = np.exp(logits)
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        if self.gates:
+            if texts is None or len(texts) != len(probabilities):
+                raise ValueError("this head has gates: predict needs the texts")
+            fallback = self.labels.index(self.fallback)
+            for label, gate in self.gates.items():
+                column = self.labels.index(label)
+                for row, text in enumerate(texts):
+                    if probabilities[row, column] and not GATES[gate](text or ""):
+                        probabilities[row, fallback] += probabilities[row, column]
+                        probabilities[row, column] = 0.0
+        probabilities[~np.any(embeddings, axis=1)] = np.nan
+        return probabilities
+
+    def save(self, path: str | Path) -> None:
+        body = {"format": LABEL_FORMAT, "encoder": self.encoder, "max_tokens": self.max_tokens, "labels": self.labels,
+                "gates": self.gates, "fallback": self.fallback, "biases": [round(float(b), 8) for b in self.biases],
+                "weights": [[round(float(w), 8) for w in row] for row in self.weights], "metrics": self.metrics}
+        Path(path).write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LabelHead":
+        body = json.loads(Path(path).read_text(encoding="utf-8"))
+        if body.get("format") != LABEL_FORMAT:
+            raise ValueError(f"{path}: not a {LABEL_FORMAT} file (format={body.get('format')!r})")
+        weights = np.asarray(body["weights"], dtype=np.float64)
+        labels = list(body["labels"])
+        if weights.shape[0] != len(labels) or len(body["biases"]) != len(labels):
+            raise ValueError(f"{path}: {len(labels)} labels but weights {weights.shape} and {len(body['biases'])} biases")
+        gates = dict(body.get("gates") or {})
+        unknown = sorted(g for label, g in gates.items() if g not in GATES or label not in labels)
+        if unknown or (gates and body.get("fallback") not in labels):
+            raise ValueError(f"{path}: gates must name labels and known gates ({sorted(GATES)}) and a fallback label")
+        return cls(labels, weights, np.asarray(body["biases"], dtype=np.float64), body["encoder"], int(body["max_tokens"]),
+                   gates, body.get("fallback"), body.get("metrics", {}))
 
 
 def load_taxonomy(path: str | Path) -> dict:

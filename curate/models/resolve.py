@@ -41,6 +41,8 @@ BUILTIN_MODELS: dict[str, tuple[str, str]] = {
     "topic_fasttext": ("classifiers/domain/topic.ftz", "fastText topic student over classifiers/domain/taxonomy.json"),
     "static_minilm": ("classifiers/static_minilm", "static token embeddings distilled from all-MiniLM-L6-v2 (256-d, int8)"),
     "quality_static": ("classifiers/quality_static/head.json", "logistic quality head over static_minilm embeddings (DCLM human labels)"),
+    "domain_static": ("classifiers/domain_static/domain.json", "code / math / prose head over static_minilm embeddings (teacher labels)"),
+    "topic_static": ("classifiers/domain_static/topic.json", "20-topic head over static_minilm embeddings (teacher labels)"),
     "taxonomy": ("classifiers/domain/taxonomy.json", "zero-shot label descriptions: domain and topic heads"),
 }
 

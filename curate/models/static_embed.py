@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
 
@@ -36,6 +37,18 @@ FORMAT = "curate.static_embeddings/1"
 # A token is at least one character and about four in English: the head of max_tokens * 8
 # characters holds every token read, and tokenizing a 1 MB page whole would cost more than it says.
 CHARS_PER_TOKEN_BOUND = 8
+# Recent embeddings per (matrix folder, max_tokens), shared by the embedders of one process: stages
+# that read the same embeddings one after the other in a worker (the quality filter, then the
+# domain and topic heads) tokenize each text once. A row is a function of its text alone, so a
+# reused row is the row that would have been computed. Bounded: about 4 MB per matrix.
+RECENT_ROWS = 4096
+_RECENT: dict[tuple[str, int], "OrderedDict[bytes, np.ndarray]"] = {}
+
+
+def forget_recent() -> None:
+    """Drop the shared recent rows (tests that must compute every row use it)."""
+    for rows in _RECENT.values():
+        rows.clear()
 
 
 class StaticEmbedder:
@@ -77,6 +90,8 @@ class StaticEmbedder:
         self.normalize = bool(config.get("normalize", True))
         self.max_tokens = int(max_tokens)
         self.dimension = int(self.matrix.shape[1])
+        self._recent = _RECENT.setdefault((str(folder.resolve()), self.max_tokens), OrderedDict())
+        self.reused = 0
         self.config = config
         self.tokens_read = 0
         self.truncated = 0
@@ -115,9 +130,22 @@ class StaticEmbedder:
     def encode(self, texts: Sequence[str | None]) -> np.ndarray:
         """(len(texts), dimension) float32; unit rows when the model normalises; zero rows for empty
         texts (or texts with no known token). A row depends on its own text alone."""
+        import xxhash
+
         started = time.perf_counter()
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        todo = [i for i, t in enumerate(texts) if t and not t.isspace()]
+        todo = []
+        keys: dict[int, bytes] = {}
+        for i, t in enumerate(texts):
+            if not t or t.isspace():
+                continue
+            keys[i] = key = xxhash.xxh3_128_digest(t.encode("utf-8", "surrogatepass"))
+            row = self._recent.get(key)
+            if row is None:
+                todo.append(i)
+            else:
+                out[i] = row
+                self.reused += 1
         if todo:
             ids = self.token_ids([texts[i] for i in todo])
             lengths = np.array([len(x) for x in ids])
@@ -129,6 +157,10 @@ class StaticEmbedder:
                 if self.normalize:
                     means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
                 out[np.asarray(todo)[nonempty]] = means.astype(np.float32)
+            for i in todo:
+                self._recent[keys[i]] = out[i].copy()
+            while len(self._recent) > RECENT_ROWS:
+                self._recent.popitem(last=False)
         self.seconds += time.perf_counter() - started
         return out
 

@@ -26,6 +26,7 @@ _STAGE_MODULES = [
     "curate.stages.fasttext_classifier",
     "curate.stages.quality_fasttext",
     "curate.stages.quality_static",
+    "curate.stages.static_labels",
     "curate.stages.domain_fasttext",
     "curate.stages.topic_fasttext",
     "curate.stages.embed_classifier",

@@ -133,7 +133,7 @@ class QualityStatic(Stage):
         self.ensure_setup()
         p: QualityStaticParams = self.params
         texts = batch.column("text").to_pylist() if "text" in batch.column_names else [None] * batch.num_rows
-        before = (self.embedder.tokens_read, self.embedder.truncated)
+        before = (self.embedder.tokens_read, self.embedder.truncated, self.embedder.reused)
         started = time.perf_counter()
         embeddings = self.embedder.encode(texts)
         scores = self.head.predict(embeddings)
@@ -164,6 +164,7 @@ class QualityStatic(Stage):
             "documents_scored": float((~empty).sum()), "empty_text": float(empty.sum()),
             "tokens_read": float(self.embedder.tokens_read - before[0]),
             "truncated_documents": float(self.embedder.truncated - before[1]), "model_seconds": seconds,
+            "embeddings_reused": float(self.embedder.reused - before[2]),
             "documents_outside_languages": float(sum(1 for a, e in zip(applies, empty) if not a and not e)),
             "below_threshold_outside_languages": float(outside_below),
         }

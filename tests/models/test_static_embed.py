@@ -9,8 +9,8 @@ import pytest
 from safetensors.numpy import save_file
 
 from curate.models.resolve import resolve_model
-from curate.models.static_embed import (StaticEmbedder, distill_static, principal_components, quantise_int8, sif_weights,
-                                        token_outputs)
+from curate.models.static_embed import (StaticEmbedder, distill_static, forget_recent, principal_components, quantise_int8,
+                                        sif_weights, token_outputs)
 from tests.tiny_seqcls import build_tiny_seqcls
 
 TEXTS = ["the study of data shows results", "buy cheap offer now , click here !", "history of science", "", "   "]
@@ -55,8 +55,11 @@ def test_pooling_mean_of_token_rows_batch_independent_and_truncated(tiny_encoder
     distill_static(tiny_encoder, tmp_path / "m", dims=8, dtype="float32")
     embedder = StaticEmbedder(tmp_path / "m", max_tokens=4)
     together = embedder.encode(TEXTS)
-    alone = np.vstack([embedder.encode([t]) for t in TEXTS])
-    assert together.tobytes() == alone.tobytes()  # a row depends on its own text alone, to the bit
+    alone = []
+    for text in TEXTS:
+        forget_recent()  # computed again, not reused
+        alone.append(embedder.encode([text]))
+    assert together.tobytes() == np.vstack(alone).tobytes()  # a row depends on its own text alone, to the bit
     assert not together[3].any() and not together[4].any()  # empty / blank texts: zero rows
     np.testing.assert_allclose(np.linalg.norm(together[:3], axis=1), 1.0, rtol=1e-6)
 
@@ -114,3 +117,19 @@ def test_shipped_static_minilm_matches_its_recorded_teacher():
                                "Heavy rainfall caused the river to flood the valley.",
                                "Click here to buy cheap watches, free shipping!"])
     assert float(a @ b) > float(a @ c)  # the distilled space still carries meaning
+
+
+def test_a_second_embedder_of_the_same_matrix_reuses_rows(tiny_encoder, tmp_path):
+    """Two stages on the same embeddings in one worker tokenize a text once; the reused row is the
+    row a fresh computation gives."""
+    distill_static(tiny_encoder, tmp_path / "m", dims=8, dtype="float32")
+    forget_recent()
+    first, second = StaticEmbedder(tmp_path / "m"), StaticEmbedder(tmp_path / "m")
+    a = first.encode(TEXTS[:3])
+    b = second.encode(TEXTS[:3])
+    assert second.reused == 3 and second.tokens_read == 0 and a.tobytes() == b.tobytes()
+    forget_recent()
+    assert StaticEmbedder(tmp_path / "m").encode(TEXTS[:3]).tobytes() == a.tobytes()
+    other = StaticEmbedder(tmp_path / "m", max_tokens=2)  # another token limit is another row
+    other.encode(TEXTS[:1])
+    assert other.reused == 0
