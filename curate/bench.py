@@ -1044,6 +1044,10 @@ def bench_classifiers(docs: list[dict], pipeline: str, repeats: int, transformer
     rows["curate " + " -> ".join(stages) + " chained"] = _timed(chain_of(stages), repeats, n, text_bytes)
     rows["curate " + " -> ".join(earlier) + " chained (the fastText students they replaced)"] = _timed(
         chain_of(earlier), repeats, n, text_bytes)
+    previous = {"quality_static": stages["quality_static"], "domain_fasttext": earlier["domain_fasttext"],
+                "topic_fasttext": earlier["topic_fasttext"]}
+    rows["curate " + " -> ".join(previous) + " chained (the filter with the fastText domain and topic students)"] = _timed(
+        chain_of(previous), repeats, n, text_bytes)
     quality = earlier["quality_fasttext"]
     lines = [fasttext_line(d["text"], quality.params.max_chars) for d in docs]
     rows["raw fastText predict (quality model, k=-1, lines normalised beforehand)"] = _timed(

@@ -25,7 +25,9 @@ the teacher, dimensions and sha256s).
 """
 from __future__ import annotations
 
+import functools
 import json
+import re
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -45,17 +47,61 @@ RECENT_ROWS = 4096
 _RECENT: dict[tuple[str, int], "OrderedDict[bytes, np.ndarray]"] = {}
 
 
+# BERT-uncased tokenizers (MiniLM's) normalise with BertNormalizer: drop control characters, map
+# whitespace to spaces, lowercase, strip accents (NFD), space out CJK characters. On a text whose
+# characters are ASCII or one of these typographic symbols (no case, no accent, no decomposition,
+# not control, not CJK), that is exactly "delete the control characters and lowercase", which
+# str.translate and str.lower do in C, and the same tokenizer without its normalizer then gives the
+# same ids (tests check it on real pages) about 1.2x faster over a corpus (the normalizer's Unicode
+# work was a third of the tokenizer's time).
+_FAST_SYMBOLS = frozenset("’‘“”„–—…•·«»©®™°€£¥§×÷\xa0′″")
+_CONTROL_DELETE = {c: None for c in (*range(0, 9), 11, 12, *range(14, 32), 127)}
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _normalises_like_bert_uncased(tokenizer_json: dict) -> bool:
+    n = tokenizer_json.get("normalizer") or {}
+    return (n.get("type") == "BertNormalizer" and n.get("lowercase") is True and n.get("clean_text") is True
+            and n.get("strip_accents") in (None, True))
+
+
 def forget_recent() -> None:
     """Drop the shared recent rows (tests that must compute every row use it)."""
     for rows in _RECENT.values():
         rows.clear()
 
 
+@functools.lru_cache(maxsize=4)
+def _load_matrix(path: str, mtime_ns: int, size: int) -> np.ndarray:
+    """One float32 matrix per file in a process (read-only): the stages of a worker that read the same
+    embeddings share it instead of holding a copy each (~31 MB at 30,522 x 256)."""
+    from safetensors.numpy import load_file
+
+    tensors = load_file(path)
+    if "embeddings" not in tensors:
+        raise ValueError(f"{path} has no 'embeddings' tensor (it has {sorted(tensors)})")
+    matrix = tensors["embeddings"]
+    if matrix.dtype == np.int8:
+        if "scales" not in tensors:
+            raise ValueError(f"{path}: int8 embeddings need a 'scales' tensor (one per row)")
+        matrix = matrix.astype(np.float32) * tensors["scales"].astype(np.float32)[:, None]
+    matrix = matrix.astype(np.float32)
+    if "weights" in tensors:  # model2vec's per-token weights of a vocabulary-quantised model
+        weights = tensors["weights"].astype(np.float32)
+        mapping = tensors.get("mapping")
+        rows = matrix[mapping.astype(np.int64)] if mapping is not None else matrix
+        matrix = rows * weights[:, None]
+    elif "mapping" in tensors:
+        matrix = matrix[tensors["mapping"].astype(np.int64)]
+    matrix = np.ascontiguousarray(matrix)
+    matrix.setflags(write=False)
+    return matrix
+
+
 class StaticEmbedder:
     """Mean-pooled static token embeddings (see the module docstring for the folder layout)."""
 
     def __init__(self, folder: str | Path, *, max_tokens: int = 1024):
-        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         folder = Path(folder)
@@ -63,26 +109,17 @@ class StaticEmbedder:
             if not (folder / name).is_file():
                 raise ValueError(f"{folder}: not a static-embedding folder ({name} missing)")
         config = json.loads((folder / "config.json").read_text(encoding="utf-8")) if (folder / "config.json").is_file() else {}
-        tensors = load_file(str(folder / "model.safetensors"))
-        if "embeddings" not in tensors:
-            raise ValueError(f"{folder}/model.safetensors has no 'embeddings' tensor (it has {sorted(tensors)})")
-        matrix = tensors["embeddings"]
-        if matrix.dtype == np.int8:
-            if "scales" not in tensors:
-                raise ValueError(f"{folder}: int8 embeddings need a 'scales' tensor (one per row)")
-            matrix = matrix.astype(np.float32) * tensors["scales"].astype(np.float32)[:, None]
-        matrix = matrix.astype(np.float32)
-        if "weights" in tensors:  # model2vec's per-token weights of a vocabulary-quantised model
-            weights = tensors["weights"].astype(np.float32)
-            mapping = tensors.get("mapping")
-            rows = matrix[mapping.astype(np.int64)] if mapping is not None else matrix
-            matrix = rows * weights[:, None]
-        elif "mapping" in tensors:
-            matrix = matrix[tensors["mapping"].astype(np.int64)]
-        self.matrix = np.ascontiguousarray(matrix)
+        stat = (folder / "model.safetensors").stat()
+        self.matrix = _load_matrix(str((folder / "model.safetensors").resolve()), stat.st_mtime_ns, stat.st_size)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
+        self.bare_tokenizer = None
+        if _normalises_like_bert_uncased(json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))):
+            self.bare_tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            self.bare_tokenizer.normalizer = None
+            self.bare_tokenizer.no_truncation()
+            self.bare_tokenizer.no_padding()
         if self.tokenizer.get_vocab_size(with_added_tokens=True) > len(self.matrix) + 1000:
             raise ValueError(f"{folder}: the tokenizer has {self.tokenizer.get_vocab_size()} tokens, the matrix {len(self.matrix)} rows")
         unk = config.get("unk_token") or "[UNK]"
@@ -97,9 +134,27 @@ class StaticEmbedder:
         self.truncated = 0
         self.seconds = 0.0
 
+    def encodings(self, heads: list[str]) -> list:
+        """The tokenizer's encodings of ``heads`` (texts already cut to the character bound), through
+        the normaliser-free fast path where it gives the same ids."""
+        if self.bare_tokenizer is None:
+            return self.tokenizer.encode_batch_fast(heads, add_special_tokens=False)
+        fast = [t.isascii() or not set(_NON_ASCII.findall(t)) - _FAST_SYMBOLS for t in heads]
+        out: list = [None] * len(heads)
+        quick = [i for i, f in enumerate(fast) if f]
+        slow = [i for i, f in enumerate(fast) if not f]
+        if quick:
+            for i, e in zip(quick, self.bare_tokenizer.encode_batch_fast([heads[i].translate(_CONTROL_DELETE).lower() for i in quick],
+                                                                         add_special_tokens=False)):
+                out[i] = e
+        if slow:
+            for i, e in zip(slow, self.tokenizer.encode_batch_fast([heads[i] for i in slow], add_special_tokens=False)):
+                out[i] = e
+        return out
+
     def token_ids(self, texts: Sequence[str]) -> list[np.ndarray]:
         limit = self.max_tokens * CHARS_PER_TOKEN_BOUND
-        encodings = self.tokenizer.encode_batch_fast([t[:limit] for t in texts], add_special_tokens=False)
+        encodings = self.encodings([t[:limit] for t in texts])
         out = []
         for text, encoding in zip(texts, encodings):
             ids = np.asarray(encoding.ids, dtype=np.int64)

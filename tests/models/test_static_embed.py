@@ -133,3 +133,20 @@ def test_a_second_embedder_of_the_same_matrix_reuses_rows(tiny_encoder, tmp_path
     other = StaticEmbedder(tmp_path / "m", max_tokens=2)  # another token limit is another row
     other.encode(TEXTS[:1])
     assert other.reused == 0
+
+
+def test_the_fast_normaliser_path_gives_the_tokenizers_own_ids_on_real_pages():
+    """The shipped (BERT-uncased) tokenizer: texts of ASCII and common typographic symbols skip its
+    Unicode normaliser; every text must get exactly the ids the full tokenizer gives."""
+    from curate.eval.quality import labelled_union
+    from tests.conftest import shared_path
+
+    embedder = StaticEmbedder(resolve_model("builtin:static_minilm"))
+    assert embedder.bare_tokenizer is not None
+    texts = [r["text"][:8192] for r in labelled_union(shared_path("data", "quality", "dclm-human"))[0]]
+    texts += ["Tabs\tand\x0bvertical\x0cfeeds, NUL\x00 and DEL\x7f, CRLF\r\nNBSP\xa0here — “quoted” … 5×3 ÷ 2 € 10 © ACME™",
+              "Ünïcödé accents go the slow way: café, naïve, Ærøskøbing", "混合 CJK 文字 and English", "ＦＵＬＬ width", ""]
+    fast = embedder.encodings(texts)
+    full = embedder.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+    assert [e.ids for e in fast] == [e.ids for e in full]
+    assert sum(t.isascii() for t in texts) < len(texts) - 10  # typographic symbols are common: not only ASCII was tested
