@@ -117,7 +117,7 @@ def teacher_scores(texts: list[str], ids: list[str], *, teacher_head: str, teach
         params = HfClassifierParams(model=teacher_model, labels=[teacher_label] if teacher_label else None,
                                     num_gpus=1.0 if device == "cuda" else 0.0)
         stage = HfClassifier(params)
-        columns = params.score_columns()
+        columns = list(params.score_columns())
         if len(columns) != 1:
             raise DistillError(f"teacher model {teacher_model}: name its positive label with --teacher-label (columns {columns})")
         column, description = columns[0], {"kind": "hf_classifier", "model": teacher_model, "label": teacher_label}

@@ -91,3 +91,25 @@ def test_distil_on_the_sample_corpus(ray_session, tmp_path):
     assert record["agreement_with_teacher"]["agreement_at_0.5"] >= 0.8
     written = yaml.safe_load((tmp_path / "student" / "pipeline.yaml").read_text())
     assert [s["stage"] for s in written["stages"]] == ["extract_html", "length_filter", "lang_id", "quality_static"]
+
+
+def test_a_sequence_classifier_can_be_the_teacher(ray_session, tmp_path):
+    """--teacher-model: any Hugging Face sequence classifier labels the sample through hf_classifier
+    (here a tiny real BERT built on the spot); the record names it."""
+    from tests.tiny_seqcls import WORDS, build_tiny_seqcls
+
+    model = build_tiny_seqcls(tmp_path / "teacher", weight_std=0.5, seed=3)
+    rng = __import__("random").Random(0)
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"t{i}", "text": " ".join(rng.choice(WORDS) for _ in range(60 + i % 40))}) + "\n"
+                              for i in range(160)), encoding="utf-8")
+    config = {"name": "hf-teacher", "seed": 0, "output": {"shard_input_mib": 0.25},
+              "stages": [{"stage": "quality_static", "params": {"min_score": 0.0, "languages": []}}]}
+    run = run_pipeline(parse_pipeline(config, origin="test"), str(corpus), tmp_path / "labelled", cards_dir=None)
+    result = distill(run.out_dir, tmp_path / "student", sample=150, teacher_model=str(model), teacher_label="high",
+                     log=lambda *_: None)
+    teacher = result.record["trained_on"]["teacher"]
+    assert teacher["kind"] == "hf_classifier" and teacher["model"] == str(model) and teacher["label"] == "high"
+    assert result.record["trained_on"]["train"] + result.record["trained_on"]["held_out"] == 150
+    with pytest.raises(DistillError, match="teacher-label"):
+        distill(run.out_dir, tmp_path / "again", sample=150, teacher_model=str(model))
