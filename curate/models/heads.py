@@ -156,6 +156,18 @@ GATES = {"code_lines": _code_lines, "math_lines": _math_lines}
 LABEL_FORMAT = "curate.label_head/1"
 
 
+def apply_gates(probabilities: np.ndarray, texts, gates: dict, fallback: int) -> None:
+    """In place: for each column whose gate (a test on the text) fails, its probability moves to
+    the ``fallback`` column."""
+    if texts is None or len(texts) != len(probabilities):
+        raise ValueError("this head has gates: predict needs the texts")
+    for row, text in enumerate(texts):
+        for column, gate in gates.items():
+            if probabilities[row, column] and not gate(text or ""):
+                probabilities[row, fallback] += probabilities[row, column]
+                probabilities[row, column] = 0.0
+
+
 def fit_softmax(features: np.ndarray, labels: list[str], l2: float = 0.1) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Multinomial logistic regression: (label names, weights (labels x dims), biases) minimising
     the mean log-loss + ``l2``/2 · |W|² (biases unpenalised), by L-BFGS from zeros (deterministic)."""
@@ -208,15 +220,8 @@ class LabelHead:
         probabilities = np.exp(logits)
         probabilities /= probabilities.sum(axis=1, keepdims=True)
         if self.gates:
-            if texts is None or len(texts) != len(probabilities):
-                raise ValueError("this head has gates: predict needs the texts")
-            fallback = self.labels.index(self.fallback)
-            for label, gate in self.gates.items():
-                column = self.labels.index(label)
-                for row, text in enumerate(texts):
-                    if probabilities[row, column] and not GATES[gate](text or ""):
-                        probabilities[row, fallback] += probabilities[row, column]
-                        probabilities[row, column] = 0.0
+            gates = {self.labels.index(label): GATES[gate] for label, gate in self.gates.items()}
+            apply_gates(probabilities, texts, gates, self.labels.index(self.fallback))
         probabilities[~np.any(embeddings, axis=1)] = np.nan
         return probabilities
 
@@ -296,12 +301,6 @@ class ZeroShotHead:
         probabilities = np.exp(logits)
         probabilities /= probabilities.sum(axis=1, keepdims=True)
         if self.gates:
-            if texts is None or len(texts) != len(probabilities):
-                raise ValueError("this head has gates: predict needs the texts")
-            for row, text in enumerate(texts):
-                for column, gate in self.gates.items():
-                    if probabilities[row, column] and not gate(text or ""):
-                        probabilities[row, self.fallback] += probabilities[row, column]
-                        probabilities[row, column] = 0.0
+            apply_gates(probabilities, texts, self.gates, self.fallback)
         probabilities[~np.any(embeddings, axis=1)] = np.nan
         return probabilities

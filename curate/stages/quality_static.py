@@ -32,18 +32,11 @@ from pydantic import Field, field_validator, model_validator
 from curate.models.heads import LogisticHead
 from curate.models.resolve import ModelReferenceError, model_card_entry, resolve_model
 from curate.stages.base import ScoreHistogram, Stage, StageOutput, StageParams
+from curate.stages.embed_classifier import _encoder_reference as _embeddings_reference
 from curate.stages.fasttext_classifier import format_beyond, local_reference
 
 COLUMN = "quality_static"
 REASON = "quality_low"
-
-
-def _embeddings_reference(value: str) -> str:
-    try:
-        resolved = resolve_model(value, expect="dir", allow_hub=True)
-    except ModelReferenceError as exc:
-        raise ValueError(str(exc)) from None
-    return value if value.startswith("builtin:") or resolved == value else resolved
 
 
 def same_embeddings(a: str, b: str) -> bool:
