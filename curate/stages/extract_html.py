@@ -31,6 +31,7 @@ watchdog thread raises the timeout in the extracting thread (``documents_bound_b
 from __future__ import annotations
 
 import codecs
+import contextlib
 import ctypes
 import itertools
 import logging
@@ -49,9 +50,10 @@ import pyarrow as pa
 import trafilatura
 from pydantic import Field
 
+from curate.extract.fast_trafilatura import compiled_xpaths, main_container_candidates
 from curate.stages.base import Stage, StageOutput, StageParams
 
-EXTRACTED, FALLBACK, PASSTHROUGH = "trafilatura", "fallback", "passthrough"
+EXTRACTED, FALLBACK, PASSTHROUGH, CONTAINER = "trafilatura", "fallback", "passthrough", "container"
 
 
 class HtmlExtractorParams(StageParams):
@@ -62,6 +64,14 @@ class HtmlExtractorParams(StageParams):
     fast: bool = Field(default=False, description="skip trafilatura's readability/justext comparison (faster, less recall)")
     fallback_below_chars: int = Field(
         default=250, ge=0, description="main text shorter than this: retry in balanced mode, keep the longer (0: off)")
+    strategy: Literal["container", "full"] = Field(
+        default="container",
+        description="container: trafilatura on the page's main container alone, the whole page only when that is "
+                    "unsure; full: trafilatura on the whole page for every page")
+    container_min_chars: int = Field(
+        default=500, ge=1, description="container text at least this long is kept; shorter -> the whole page is extracted")
+    compiled_xpaths: bool = Field(
+        default=True, description="evaluate trafilatura's XPaths as compiled Python (same results, faster)")
     include_tables: bool = True
     keep_code: bool = True
     keep_math: bool = True
@@ -666,6 +676,13 @@ _XML_INVALID_BYTES = bytes(b for b in range(32) if b not in (9, 10, 13))
 _NONCHAR_BYTES = re.compile(b"\xef\xb7[\x90-\xaf]")  # U+FDD0-U+FDEF in UTF-8
 _DOCTYPE = re.compile(rb"^\s*<!\s*DOCTYPE[^>]*>", re.I)
 _PARSER = lxml.html.HTMLParser(collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True, remove_pis=True)
+# lxml.html picks each element's Python class in a Python callback (form, input, label, ...
+# classes), paid every time an element is touched from Python: ~10 % of extraction time.
+# trafilatura uses none of those classes' extras, so every element is a plain HtmlElement,
+# chosen in C. (The outputs are identical on every page in ../shared; tests/stages/test_extract_fast.py.)
+_PARSER.set_element_class_lookup(lxml.etree.ElementDefaultClassLookup(
+    element=lxml.html.HtmlElement, comment=lxml.html.HtmlComment, pi=lxml.html.HtmlProcessingInstruction,
+    entity=lxml.html.HtmlEntity))
 
 
 def parse_html(data: bytes):
@@ -676,13 +693,16 @@ def parse_html(data: bytes):
     the noncharacters we use as markers.
     """
     data = data.translate(None, _XML_INVALID_BYTES)
-    if b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data:  # U+FFFE, U+FFFF
-        data = data.replace(b"\xef\xbf\xbe", b"").replace(b"\xef\xbf\xbf", b"")
-    if b"\xef\xb7" in data:
-        data = _NONCHAR_BYTES.sub(b"", data)
+    if b"\xef" in data:  # one memchr pass; most pages have no U+F000-U+FFFF character at all
+        if b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data:  # U+FFFE, U+FFFF
+            data = data.replace(b"\xef\xbf\xbe", b"").replace(b"\xef\xbf\xbf", b"")
+        if b"\xef\xb7" in data:
+            data = _NONCHAR_BYTES.sub(b"", data)
     # libxml2 mis-parses some pages whose doctype carries a system id; the doctype changes nothing here
-    data = _DOCTYPE.sub(b"", data[:1024], count=1) + data[1024:]
-    if not data.strip():
+    doctype = _DOCTYPE.match(data, 0, 1024)
+    if doctype:
+        data = data[doctype.end():]
+    if not data or data.isspace():
         return None
     try:
         tree = lxml.html.fromstring(data, parser=_PARSER)
@@ -742,21 +762,62 @@ class HtmlExtractor(Stage):
         # trafilatura logs a warning for every page it finds empty; the reject rows say it already.
         logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
-    def _trafilatura(self, tree, favor: str):
+    def _options(self, favor: str, fast: bool):
+        """trafilatura's settings object for one mode, built once per stage (building it per page,
+        as ``bare_extraction`` does when given keywords, reads its config file's values each time)."""
+        key = (favor, fast)
+        extractors = self.__dict__.setdefault("_extractors", {})
+        options = extractors.get(key)
+        if options is None:
+            from trafilatura.settings import Extractor as TrafilaturaSettings
+
+            p: HtmlExtractorParams = self.params
+            options = extractors[key] = TrafilaturaSettings(
+                output_format="txt",  # the Document keeps its XML body; we write the text ourselves
+                fast=fast,
+                precision=favor == "precision",
+                recall=favor == "recall",
+                comments=False,
+                tables=p.include_tables,
+                formatting=False,
+                links=False,
+                images=False,
+                with_metadata=False,
+            )
+        return options
+
+    def _trafilatura(self, tree, favor: str, fast: bool):
+        return trafilatura.bare_extraction(tree, options=self._options(favor, fast))
+
+    def _body_text(self, tree, favor: str, fast: bool) -> str:
+        document = self._trafilatura(tree, favor, fast)
+        return body_text(document.body) if document is not None and document.body is not None else ""
+
+    def _container_text(self, tree) -> str:
+        """trafilatura (fast mode) on a page holding only the main container, or '' when unsure.
+
+        The container is moved into an empty ``<html><body>`` and put back afterwards with its
+        tail (trafilatura works on its own copy), so the whole page is still there when the text
+        is too short and the page goes the full way.
+        """
         p: HtmlExtractorParams = self.params
-        return trafilatura.bare_extraction(
-            tree,
-            output_format="txt",  # the Document keeps its XML body; we write the text ourselves
-            fast=p.fast,
-            favor_precision=favor == "precision",
-            favor_recall=favor == "recall",
-            include_comments=False,
-            include_tables=p.include_tables,
-            include_formatting=False,
-            include_links=False,
-            include_images=False,
-            with_metadata=False,
-        )
+        for container in main_container_candidates(tree):
+            if len(container.text_content()) < p.container_min_chars:
+                continue  # its text cannot reach the floor: save trafilatura the work
+            parent, tail = container.getparent(), container.tail
+            index = parent.index(container)
+            page = _PARSER.makeelement("html")
+            body = lxml.etree.SubElement(page, "body")
+            body.append(container)
+            container.tail = None
+            try:
+                text = self._body_text(page, p.favor, fast=True)
+            finally:
+                parent.insert(index, container)
+                container.tail = tail
+            if len(text) >= p.container_min_chars:
+                return text
+        return ""
 
     def _extract(self, payload: bytes, declared_charset: str | None) -> Extraction:
         p: HtmlExtractorParams = self.params
@@ -770,15 +831,15 @@ class HtmlExtractor(Stage):
             return Extraction(charset=charset, reason="no_main_text", detail="no_html_tree")
         title = page_title(tree)
         protected = protect(tree, p.keep_code, p.keep_math)
-        method, text = EXTRACTED, ""
-        document = self._trafilatura(tree, p.favor)
-        if document is not None and document.body is not None:
-            text = body_text(document.body)
-        if len(text) < p.fallback_below_chars and p.favor != "balanced":
-            document = self._trafilatura(tree, "balanced")  # bare_extraction copies the tree it is given
-            retry = body_text(document.body) if document is not None and document.body is not None else ""
-            if len(retry) > len(text):
-                method, text = FALLBACK, retry
+        with compiled_xpaths() if p.compiled_xpaths else contextlib.nullcontext():
+            method, text = CONTAINER, self._container_text(tree) if p.strategy == "container" else ""
+            if not text:
+                method, text = EXTRACTED, self._body_text(tree, p.favor, p.fast)
+            if len(text) < p.fallback_below_chars and p.favor != "balanced":
+                # fast: readability and jusText add nothing here (same scores on both gold sets, measured)
+                retry = self._body_text(tree, "balanced", True)  # bare_extraction copies the tree it is given
+                if len(retry) > len(text):
+                    method, text = FALLBACK, retry
         text, code_blocks, math = restore(unicodedata.normalize("NFC", text), protected)
         text = text.strip()
         if len(text) < p.min_chars:
@@ -805,7 +866,8 @@ class HtmlExtractor(Stage):
         charsets = batch.column("charset").to_pylist()
         counters = dict.fromkeys(
             ("html_bytes_in", "text_chars_out", "extraction_timeouts", "code_blocks_kept", "math_kept",
-             "documents_extracted", "documents_fallback", "documents_passthrough", "documents_bound_by_watchdog"), 0.0)
+             "documents_container", "documents_extracted", "documents_fallback", "documents_passthrough",
+             "documents_bound_by_watchdog"), 0.0)
         # Ray runs tasks and actors on the worker's main thread (SIGALRM); say so when it did not.
         watchdog = not alarm_usable()
         out_text, out_title, out_charset, out_method = [], [], [], []
@@ -824,7 +886,8 @@ class HtmlExtractor(Stage):
                 counters["text_chars_out"] += len(result.text)
                 counters["code_blocks_kept"] += result.code_blocks
                 counters["math_kept"] += result.math
-                counters[{EXTRACTED: "documents_extracted", FALLBACK: "documents_fallback"}.get(result.method, "documents_passthrough")] += 1
+                counters[{CONTAINER: "documents_container", EXTRACTED: "documents_extracted", FALLBACK: "documents_fallback"}.get(
+                    result.method, "documents_passthrough")] += 1
             elif result.reason == "extraction_timeout":
                 counters["extraction_timeouts"] += 1
             keep.append(result.reason is None)

@@ -277,7 +277,7 @@ def test_min_chars_and_fallback(monkeypatch):
     assert run(page(""), params=HtmlExtractorParams(min_chars=100_000)).rejected.column("reason").to_pylist() == ["no_main_text"]
     # A first pass that finds (almost) nothing is retried in trafilatura's balanced mode.
     original = HtmlExtractor._trafilatura
-    monkeypatch.setattr(HtmlExtractor, "_trafilatura", lambda self, tree, favor: None if favor == "precision" else original(self, tree, favor))
+    monkeypatch.setattr(HtmlExtractor, "_trafilatura", lambda self, tree, favor, fast: None if favor == "precision" else original(self, tree, favor, fast))
     out = run(page(""))
     assert out.kept.column("extraction").to_pylist() == ["fallback"]
     assert out.counters["documents_fallback"] == 1

@@ -1,0 +1,108 @@
+"""Run trafilatura with its element-selecting XPaths compiled to Python (``xpath_compiler``).
+
+trafilatura's modules import its XPath lists by reference (``from .xpaths import BODY_XPATH``),
+so replacing the items of those lists in place reaches every caller. The swap is scoped: it
+holds while at least one ``compiled_xpaths()`` block is open in the process, so plain
+``trafilatura.extract`` called outside (the benchmark's baseline, a user's own code) runs the
+library unchanged. Only expressions the compiler translates are swapped; the rest stay lxml's.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from contextlib import contextmanager
+
+from curate.extract.xpath_compiler import CompiledXPath, Unsupported
+
+log = logging.getLogger(__name__)
+
+# The lists trafilatura's content extraction evaluates (metadata extraction is not used by curate).
+XPATH_LISTS = (
+    "BODY_XPATH", "COMMENTS_XPATH", "REMOVE_COMMENTS_XPATH", "REMOVE_COMMENTS_AND_LISTS_XPATH",
+    "RAW_TREE_PRUNE_XPATH", "OVERALL_DISCARD_XPATH", "TEASER_DISCARD_XPATH", "PRECISION_DISCARD_XPATH",
+    "DISCARD_IMAGE_ELEMENTS", "COMMENTS_DISCARD_XPATH",
+)
+
+
+@functools.cache
+def compiled_lists() -> dict[str, list[tuple[object, CompiledXPath | None]]]:
+    """{list name: [(trafilatura's XPath, its compiled twin or None when untranslatable)]}."""
+    from trafilatura import xpaths
+
+    out = {}
+    for name in XPATH_LISTS:
+        entries = []
+        for expression in getattr(xpaths, name, None) or []:
+            path = getattr(expression, "path", None)
+            try:
+                entries.append((expression, CompiledXPath(path) if path else None))
+            except Unsupported as error:
+                log.info("kept lxml for %s: %s", name, error)
+                entries.append((expression, None))
+        out[name] = entries
+    return out
+
+
+_lock = threading.Lock()
+_open_blocks = 0
+
+
+def _swap(to_compiled: bool) -> None:
+    from trafilatura import xpaths
+
+    for name, entries in compiled_lists().items():
+        target = getattr(xpaths, name)
+        for index, (original, compiled) in enumerate(entries):
+            if compiled is None or index >= len(target):
+                continue
+            current, wanted = (original, compiled) if to_compiled else (compiled, original)
+            if target[index] is current:
+                target[index] = wanted
+
+
+@contextmanager
+def compiled_xpaths():
+    """Within the block, trafilatura evaluates the compiled expressions (same results, faster)."""
+    global _open_blocks
+    with _lock:
+        if _open_blocks == 0:
+            _swap(True)
+        _open_blocks += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _open_blocks -= 1
+            if _open_blocks == 0:
+                _swap(False)
+
+
+def main_container_candidates(tree, limit: int = 2):
+    """Up to ``limit`` distinct main-content containers of a raw page, in trafilatura's order.
+
+    trafilatura looks for the article body with ``BODY_XPATH`` (first the specific classes and ids,
+    then ``<article>``, then the generic ones), on its cleaned tree. Here the same expressions run
+    on the raw tree, and a match inside an element that trafilatura's cleaning deletes (``aside``,
+    ``footer``, ``iframe``, ...; forms are handled apart and stay) is skipped, since trafilatura
+    would never see it.
+    """
+    from trafilatura import xpaths
+    from trafilatura.settings import MANUALLY_CLEANED
+
+    deleted = set(MANUALLY_CLEANED) - {"form"}
+    compiled = compiled_lists().get("BODY_XPATH") or []
+    seen = []
+    for index, expression in enumerate(xpaths.BODY_XPATH):
+        twin = compiled[index][1] if index < len(compiled) and compiled[index][0] is expression else None
+        if twin is not None:
+            container = twin.first(tree)
+        else:
+            found = expression(tree)
+            container = found[0] if found else None
+        if container is None or container in seen or any(a.tag in deleted for a in container.iterancestors()):
+            continue
+        seen.append(container)
+        yield container
+        if len(seen) >= limit:
+            return
