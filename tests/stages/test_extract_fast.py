@@ -1,0 +1,199 @@
+"""The faster extraction paths: compiled XPaths select exactly lxml's elements, the swap is scoped,
+and the main-container path leaves the page as it found it.
+
+Real pages come from ../shared (skipped, with the reason, when it is not beside the repository):
+every compiled expression is checked against lxml on every tree state trafilatura builds while
+extracting them, which is where a difference would change the text.
+"""
+import gzip
+from pathlib import Path
+
+import lxml.etree
+import lxml.html
+import pyarrow as pa
+import pytest
+from trafilatura import xpaths
+
+from curate.extract.fast_trafilatura import XPATH_LISTS, compiled_lists, compiled_xpaths, main_container_candidates
+from curate.extract.xpath_compiler import CompiledXPath, Unsupported
+from curate.schema import DOCUMENT_SCHEMA, conform
+from curate.stages.extract_html import HtmlExtractor, HtmlExtractorParams, parse_html, protect
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "extraction"
+
+TRICKY = b"""<html><body>
+<div id="reply-1" class="post">first: id before class</div>
+<div class="post" id="reply-2">second: class before id</div>
+<section><div class="entry">a</div><div class="entry">b</div></section>
+<section><p>x</p><div class="Fulltext-body">c</div></section>
+<div role="Navigation" style="display: none" aria-hidden="true">hidden nav</div>
+<span data-lp-replacement-content="1">replaced</span>
+<div class="mvp-post-add-box"><h1>keeps an h1</h1></div>
+<div class="infinite-scroll"><h1>keeps an h1</h1></div>
+<div class="infinite-scroll"><p>no heading</p></div>
+<ul id="comments-list"><li>one</li></ul><ol class="comment-body"><li>two</li></ol>
+<main><article class="Main-Content"><p>body</p></article></main>
+<div class="teaser-box Teaser">t</div><div id="TeaserTop">t</div>
+<div class="link"><p class="bottom">b</p><p class="Padding-bottom-lg-30">p</p></div>
+<div class="">empty class</div><div class>bare class</div>
+<cite>c</cite><quote>q</quote><cite>d</cite>
+</body></html>"""
+
+HANDWRITTEN = [
+    ".//*[self::div or self::section][@class='post'][1]",
+    "(.//*[self::div][@class='entry'])[1]",
+    ".//*[starts-with(@id|@class, 'reply-')]",
+    ".//*[starts-with(@class|@id, 'reply-')]",
+    ".//*[re:test(@class, 'fulltext', 'i')]",
+    ".//*[contains(translate(@role, 'N', 'n'), 'nav') or @aria-hidden='true']",
+    ".//*[@data-lp-replacement-content]",
+    ".//*[@class='']",
+    ".//*[self::div][not(.//h1) or re:test(@class, 'mvp')]",
+    ".//*[self::ul or self::ol][not(self::ol) or re:test(@class, '^comment')]",
+    "(.//article)[1]|(.//main)[1]",
+    ".//cite|.//quote",
+    ".//header",
+]
+
+
+def lxml_xpath(path: str) -> lxml.etree.XPath:
+    return lxml.etree.XPath(path, namespaces={"re": "http://exslt.org/regular-expressions"})
+
+
+def same(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
+def test_compiled_expressions_match_lxml_on_tricky_markup():
+    tree = lxml.html.fromstring(TRICKY)
+    expressions = HANDWRITTEN + [x.path for name in XPATH_LISTS for x in getattr(xpaths, name, [])]
+    matched = 0
+    for path in expressions:
+        want, got = lxml_xpath(path)(tree), CompiledXPath(path)(tree)
+        assert same(want, got), path
+        assert CompiledXPath(path).first(tree) is (want[0] if want else None), path
+        matched += bool(want)
+    assert matched >= 20  # the markup exercises the expressions, not only their empty results
+
+
+def test_attribute_union_reads_the_first_attribute_in_source_order():
+    tree = lxml.html.fromstring(TRICKY)
+    found = CompiledXPath(".//*[starts-with(@id|@class, 'reply-')]")(tree)
+    assert [el.text for el in found] == ["first: id before class"]
+
+
+def test_untranslatable_xpath_is_refused():
+    for path in ("//*[position()=2]", ".//*[count(p) > 1]", "//p//text()", ".//*[@a|@b='x']", ".//svg:rect"):
+        with pytest.raises(Unsupported):
+            CompiledXPath(path)
+
+
+def test_swap_is_scoped_and_nests():
+    originals = {name: list(getattr(xpaths, name)) for name in XPATH_LISTS}
+    with compiled_xpaths():
+        with compiled_xpaths():
+            assert any(isinstance(x, CompiledXPath) for x in xpaths.OVERALL_DISCARD_XPATH)
+        assert any(isinstance(x, CompiledXPath) for x in xpaths.OVERALL_DISCARD_XPATH)
+    for name, items in originals.items():
+        assert all(a is b for a, b in zip(getattr(xpaths, name), items, strict=True)), name
+    # every list curate swaps is translated whole
+    assert all(compiled is not None for entries in compiled_lists().values() for _, compiled in entries)
+
+
+def long_article(words: int) -> str:
+    prose = " ".join("The harbour was rebuilt after the storm and the fishing fleet returned." for _ in range(words))
+    return prose
+
+
+def test_failed_container_attempt_leaves_the_page_unchanged():
+    html = (
+        "<html><body><div class='nav'><a href='/'>Home</a></div>"
+        f"<div class='entry-content'><p>Too short.</p></div><p>{long_article(20)}</p>tail text</body></html>"
+    ).encode()
+    tree = parse_html(html)
+    protect(tree)
+    before = lxml.etree.tostring(tree)
+    stage = HtmlExtractor(HtmlExtractorParams(container_min_chars=5))
+    stage.ensure_setup()
+    with compiled_xpaths():
+        assert [c.get("class") for c in main_container_candidates(tree)] == ["entry-content"]
+        assert stage._container_text(tree) == "Too short."
+        stage.params = HtmlExtractorParams(container_min_chars=500)
+        assert stage._container_text(tree) == ""
+    assert lxml.etree.tostring(tree) == before
+
+
+def run_stage(htmls: list[bytes], params: HtmlExtractorParams):
+    stage = HtmlExtractor(params)
+    table = conform(pa.table({"id": [str(i) for i in range(len(htmls))], "html": pa.array(htmls, type=pa.binary())}), DOCUMENT_SCHEMA)
+    return stage.process(table)
+
+
+def test_paths_recorded_per_document():
+    article = f"<html><body><nav>Menu</nav><article><h1>T</h1><p>{long_article(12)}</p></article><footer>c</footer></body></html>"
+    no_container = f"<html><body><p>{long_article(12)}</p></body></html>"
+    out = run_stage([article.encode(), no_container.encode()], HtmlExtractorParams())
+    assert out.kept.column("extraction").to_pylist() == ["container", "trafilatura"]
+    assert out.counters["documents_container"] == 1 and out.counters["documents_extracted"] == 1
+    full = run_stage([article.encode(), no_container.encode()], HtmlExtractorParams(strategy="full"))
+    assert full.kept.column("extraction").to_pylist() == ["trafilatura", "trafilatura"]
+    # same text either way on a plain article page
+    assert full.kept.column("text").to_pylist() == out.kept.column("text").to_pylist()
+
+
+# --- real pages ------------------------------------------------------------------------------
+
+
+def real_pages(step: int) -> list[bytes]:
+    from curate.eval.extraction import load_aeb, load_trafilatura_eval
+
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is missing: ../shared (real pages) is not beside the repository")
+    pages = [p.html for p in load_aeb(SHARED / "scrapinghub-aeb")]
+    pages += [p.html for p in load_trafilatura_eval(SHARED / "trafilatura-eval")][::step]
+    for case in sorted((SHARED / "readability-testpages" / "test-pages").iterdir())[::step]:
+        source = case / "source.html"
+        pages.append(source.read_bytes() if source.is_file() else gzip.decompress((case / "source.html.gz").read_bytes()))
+    return pages
+
+
+class Verifying:
+    """Evaluates lxml's expression and the compiled one on the same tree; records any difference."""
+
+    def __init__(self, original, compiled, log: dict):
+        self.original, self.compiled, self.log = original, compiled, log
+        self.path = original.path
+
+    def __call__(self, context):
+        want = self.original(context)
+        got = self.compiled(context)
+        self.log["calls"] += 1
+        self.log["elements"] += len(want)
+        if not same(want, got):
+            self.log["differences"].append(" ".join(self.path.split())[:80])
+        return want
+
+
+def test_compiled_expressions_equal_lxml_on_every_tree_trafilatura_builds():
+    log = {"calls": 0, "elements": 0, "differences": []}
+    pages = real_pages(step=3)
+    try:
+        for name, entries in compiled_lists().items():
+            getattr(xpaths, name)[:] = [Verifying(original, compiled, log) for original, compiled in entries]
+        for params in (HtmlExtractorParams(strategy="full", compiled_xpaths=False), HtmlExtractorParams(compiled_xpaths=False)):
+            run_stage(pages, params)
+    finally:
+        for name, entries in compiled_lists().items():
+            getattr(xpaths, name)[:] = [original for original, _ in entries]
+    print(f"\n{len(pages)} real pages: {log['calls']} evaluations, {log['elements']} elements selected, {len(log['differences'])} differences")
+    assert log["calls"] > 10 * len(pages) and log["elements"] > 10_000
+    assert log["differences"] == []
+
+
+def test_compiled_xpaths_change_no_text_on_real_pages():
+    pages = real_pages(step=4)
+    plain = run_stage(pages, HtmlExtractorParams(strategy="full", compiled_xpaths=False))
+    compiled = run_stage(pages, HtmlExtractorParams(strategy="full"))
+    assert plain.kept.column("id").to_pylist() == compiled.kept.column("id").to_pylist()
+    assert plain.kept.column("text").to_pylist() == compiled.kept.column("text").to_pylist()
+    assert plain.rejected.column("reason").to_pylist() == compiled.rejected.column("reason").to_pylist()
