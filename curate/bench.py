@@ -4,8 +4,11 @@ Writes a JSON file and prints a table:
   * end-to-end documents/s of `curate run` on embedded Ray (median of --repeats runs), peak RSS of
     the whole process tree (driver + raylet + workers), and per-stage documents per busy second;
   * single-process extraction on the same pages: plain `trafilatura.extract` (the baseline) and
-    curate's extract_html stage, documents/s (median of --repeats passes) — on the synthetic
-    pages and, when ../shared is beside the checkout, on real article pages too;
+    curate's extract_html stage (the default, and the whole-page variants that show what each idea
+    adds), pages per CPU-second (median of --repeats rounds), the ratio to the baseline, peak RSS,
+    the split of paths and, on the pages with gold, the accuracy of each — on the synthetic pages
+    and, when ../shared is beside the checkout, on its real pages (scrapinghub-aeb,
+    trafilatura-eval, the HTML records of its WARC files);
   * PII scrubbing, 1 process, on texts extract_html keeps from the synthetic pages (and from the real
     pages when present): scrubadub's default Scrubber (the baseline; `pip install -e '.[bench]'`,
     else a plain e-mail + IPv4 regex stands in), curate's pii_scrub stage over Arrow batches of 64
@@ -169,35 +172,146 @@ def _real_pages(folder: Path) -> list[bytes]:
     return [gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes() for p in sorted(folder.glob("*.htm*"))]
 
 
-def bench_extraction(pages: list[bytes], repeats: int) -> dict:
+def _reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (Linux: writing 5 to clear_refs); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _rss_mib(field: str = "VmHWM") -> float | None:
+    """This process's peak (VmHWM) or current (VmRSS) resident memory, MiB; None off Linux."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+# extract_html as it was before issue 15 (whole page, lxml's XPaths), and each idea added alone,
+# so the table shows what each contributes; the last is the default.
+EXTRACTION_VARIANTS = {
+    "extract_html, whole page, lxml XPaths (before)": {"strategy": "full", "compiled_xpaths": False},
+    "extract_html, whole page, compiled XPaths": {"strategy": "full"},
+    "extract_html (default: main container first)": {},
+}
+BASELINE = "trafilatura.extract (baseline)"
+
+
+def extraction_page_sets(shared: Path) -> dict[str, dict]:
+    """The real pages in ../shared: {name: {"pages": [...], "score": fn(extractor) -> dict | None}}."""
+    from curate.eval.extraction import load_aeb, load_trafilatura_eval, score_aeb, score_trafilatura_eval
+
+    sets: dict[str, dict] = {}
+    root = shared / "data" / "extraction"
+    if (root / "scrapinghub-aeb").is_dir():
+        aeb = load_aeb(root / "scrapinghub-aeb")
+        sets["real pages (scrapinghub-aeb, human gold text)"] = {
+            "pages": [p.html for p in aeb], "score": lambda fn, aeb=aeb: score_aeb(fn, aeb).as_dict()}
+    if (root / "trafilatura-eval").is_dir():
+        snippets = load_trafilatura_eval(root / "trafilatura-eval")
+        sets["real pages (trafilatura-eval, human snippets)"] = {
+            "pages": [p.html for p in snippets], "score": lambda fn, snippets=snippets: score_trafilatura_eval(fn, snippets).as_dict()}
+    if (shared / "data" / "warc").is_dir():
+        records = _html_pages(shared / "data" / "warc")
+        if records:
+            sets["real WARC records (../shared/data/warc: Common Crawl, wget, ClueWeb)"] = {"pages": records, "score": None}
+    return sets
+
+
+def bench_extraction(pages: list[bytes], repeats: int, score=None) -> dict:
+    """Plain ``trafilatura.extract`` and extract_html's variants on the same pages, one process.
+
+    Pages per CPU-second of this process (median of ``repeats`` rounds; each round runs every
+    extractor once, so slow drift of the machine touches all alike); the ratio to the baseline;
+    the process's peak RSS during one pass; for the stage, which path produced each document
+    (its counters); with ``score``, the accuracy of each on the set's gold.
+    """
     import pyarrow as pa
     import trafilatura
 
+    from curate.eval.extraction import stage_extractor
     from curate.schema import DOCUMENT_SCHEMA, conform
-    from curate.stages.extract_html import HtmlExtractor
+    from curate.stages.extract_html import HtmlExtractor, HtmlExtractorParams
+
+    batch = conform(pa.table({"id": [str(i) for i in range(len(pages))], "html": pa.array(pages, type=pa.binary())}), DOCUMENT_SCHEMA)
+    stages = {name: HtmlExtractor(HtmlExtractorParams(**params)) for name, params in EXTRACTION_VARIANTS.items()}
+    counters: dict[str, dict] = {}
 
     def baseline():
         for html in pages:
             trafilatura.extract(html)
 
-    stage = HtmlExtractor()
-    stage.ensure_setup()
-    batch = conform(pa.table({"id": [str(i) for i in range(len(pages))], "html": pages}), DOCUMENT_SCHEMA)
+    def stage_pass(name):
+        def run():
+            totals: dict[str, float] = {}
+            for start in range(0, batch.num_rows, 64):
+                for key, value in stages[name].process(batch.slice(start, 64)).counters.items():
+                    totals[key] = totals.get(key, 0) + value
+            counters[name] = totals
+        return run
 
-    def ours():
-        for start in range(0, batch.num_rows, 64):
-            stage.process(batch.slice(start, 64))
-
+    passes = {BASELINE: baseline, **{name: stage_pass(name) for name in stages}}
+    for run in passes.values():  # warm imports and caches outside the timing
+        run()
+    seconds: dict[str, list[float]] = {name: [] for name in passes}
+    for _ in range(repeats):
+        for name, run in passes.items():
+            started = time.process_time()
+            run()
+            seconds[name].append(time.process_time() - started)
     results = {}
-    for name, fn in [("trafilatura.extract (baseline)", baseline), ("curate extract_html", ours)]:
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        median = statistics.median(times)
-        results[name] = {"pages": len(pages), "seconds_median": round(median, 3), "documents_per_second": round(len(pages) / median, 1), "runs": [round(t, 3) for t in times]}
+    for name, run in passes.items():
+        median = statistics.median(seconds[name])
+        results[name] = {"pages": len(pages), "cpu_seconds_median": round(median, 3),
+                         "documents_per_second": round(len(pages) / median, 1), "runs": [round(t, 3) for t in seconds[name]]}
+        if _reset_peak_rss():
+            before = _rss_mib("VmRSS")
+            run()
+            # the pages themselves are in memory already: what one pass adds on top is its own
+            results[name]["peak_rss_mib"] = _rss_mib()
+            results[name]["peak_rss_added_mib"] = round(_rss_mib() - before, 1)
+    base = results[BASELINE]["documents_per_second"]
+    for name in stages:
+        results[name]["speedup_vs_baseline"] = round(results[name]["documents_per_second"] / base, 2)
+        c = counters[name]
+        results[name]["paths"] = {path: int(c.get(f"documents_{key}", 0)) for path, key in (
+            ("container", "container"), ("trafilatura (whole page)", "extracted"), ("fallback (balanced retry)", "fallback"),
+            ("passthrough", "passthrough"))}
+        results[name]["paths"]["rejected"] = len(pages) - sum(results[name]["paths"].values())
+    if score is not None:
+        from curate.eval.extraction import baseline_extract
+
+        results[BASELINE]["accuracy"] = score(baseline_extract)
+        for name, params in EXTRACTION_VARIANTS.items():
+            results[name]["accuracy"] = score(stage_extractor(HtmlExtractorParams(**params)))
     return results
+
+
+def bench_extraction_section(corpus_dir: Path | None, synthetic_pages: int, shared: Path, repeats: int) -> dict:
+    section = {}
+    if corpus_dir is not None:
+        section["synthetic sample pages"] = bench_extraction(_html_pages(corpus_dir, synthetic_pages), repeats)
+    for name, page_set in extraction_page_sets(shared).items():
+        section[name] = bench_extraction(page_set["pages"], repeats, page_set["score"])
+    return section
+
+
+def _print_extraction(section: dict) -> None:
+    print(f"\n{'extraction, 1 process (pages per CPU-second, median)':<70} {'pages/s':>8} {'x base':>7} {'+peak MiB':>9} {'F1':>6}")
+    for pages_name, by_extractor in section.items():
+        print(f"  {pages_name}")
+        for name, r in by_extractor.items():
+            f1 = r.get("accuracy", {}).get("f1")
+            print(f"    {name:<66} {r['documents_per_second']:>8} {r.get('speedup_vs_baseline', 1.0):>7} "
+                  f"{r.get('peak_rss_added_mib', '-'):>9} {f1 if f1 is not None else '-':>6}")
+        default = by_extractor.get("extract_html (default: main container first)")
+        if default:
+            print(f"    paths of the default: {default['paths']}")
 
 
 def _median_documents_per_second(fn, documents: int, repeats: int) -> dict:
@@ -1474,7 +1588,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dedup-shard-mib", type=float, default=4.0, help="output shard size (MiB of input) for the dedup-only runs")
     parser.add_argument("--runs-pages", type=int, default=2000, help="pages of the smaller `curate run` corpus (scale, CPU and checkpoint figures)")
     parser.add_argument("--runs-scale", type=int, default=5, help="the larger `curate run` corpus is this many times the smaller")
-    parser.add_argument("--only", choices=["runs", "classifiers"], help="run only this section")
+    parser.add_argument("--only", choices=["runs", "classifiers", "extraction"], help="run only this section")
+    parser.add_argument(
+        "--shared", default=str(Path(__file__).resolve().parents[1] / ".." / "shared"),
+        help="the ../shared folder: its real pages (with gold) and WARC records join the extraction comparison (skipped when absent)")
     args = parser.parse_args(argv)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     # Every run here is embedded. Without an address, ray.init() joins the cluster recorded in
@@ -1488,6 +1605,15 @@ def main(argv: list[str] | None = None) -> int:
             runs = bench_runs(args.runs_pages, args.runs_scale, args.pipeline, Path(tmp))
         Path(args.out).write_text(json.dumps({"machine": _machine(), "runs": runs}, indent=2) + "\n")
         _print_runs(runs)
+        print(f"results: {args.out}")
+        return 0
+
+    if args.only == "extraction":
+        with tempfile.TemporaryDirectory(prefix="curate-bench-") as tmp:
+            generate_sample_corpus(Path(tmp) / "corpus", seed=1, pages=args.pages)
+            extraction = bench_extraction_section(Path(tmp) / "corpus" / "warc", args.extract_pages, Path(args.shared), args.repeats)
+        Path(args.out).write_text(json.dumps({"machine": _machine(), "extraction_single_process": extraction}, indent=2) + "\n")
+        _print_extraction(extraction)
         print(f"results: {args.out}")
         return 0
 
@@ -1509,11 +1635,8 @@ def main(argv: list[str] | None = None) -> int:
         gen_s = time.perf_counter() - t0
         corpus_dir = tmp / "corpus" / "warc"
         corpus_bytes = sum(p.stat().st_size for p in corpus_dir.rglob("*") if p.is_file())
-        pages = _html_pages(corpus_dir, args.extract_pages)
-        extraction = {"synthetic sample pages": bench_extraction(pages, args.repeats)}
+        extraction = bench_extraction_section(corpus_dir, args.extract_pages, Path(args.shared), args.repeats)
         real = _real_pages(Path(args.real_pages))
-        if real:
-            extraction[f"real pages ({Path(args.real_pages).parent.name})"] = bench_extraction(real, args.repeats)
         documents = section_documents(corpus_dir, args.pii_docs, real, Path(args.real_pages).parent.name)
         pii = bench_pii_section(documents, Path(args.pii_eval), args.repeats)
         lang_heuristics = bench_lang_heuristics_section(documents, args.pipeline, args.repeats)
@@ -1547,9 +1670,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\ncorpus: {args.pages} pages, {corpus_bytes / 2**20:.1f} MiB; medians of {args.repeats} runs; {os.cpu_count()} CPUs")
     print(f"{'measurement':<84} {'docs/s':>10}")
-    for pages_name, by_extractor in extraction.items():
-        for name, r in by_extractor.items():
-            print(f"{'extraction, 1 process, ' + pages_name + ': ' + name:<84} {r['documents_per_second']:>10}")
+    _print_extraction(extraction)
     _print_pii(pii)
     _print_lang_heuristics(lang_heuristics)
     _print_classifiers(classifiers)

@@ -224,6 +224,7 @@ def build_card(
         "ledger": ledger,
         "dedup": dedup_summary(stages),
         "pii": pii_summary(stages),
+        "extraction": extraction_summary(stages),
         "timing": {"wall_seconds": round(wall_s, 2), "documents_per_second": round(ledger["input_documents"] / wall_s, 1) if wall_s else None},
     }
     card["quality_filters"] = quality_filter_summary(stages, config, shards_root or out_dir, data, rejects)
@@ -268,6 +269,41 @@ def dedup_summary(stages: list[dict]) -> dict:
         # Near-duplicate components (MinHash): component size -> how many components had it.
         "cluster_sizes": {str(k): v for k, v in sorted(cluster_sizes.items())},
     }
+
+
+EXTRACTION_PATHS = (
+    ("container", "documents_container", "main container alone (trafilatura, fast mode)"),
+    ("trafilatura", "documents_extracted", "whole page (trafilatura with its fallbacks)"),
+    ("fallback", "documents_fallback", "whole page, balanced retry after a short precision pass"),
+    ("passthrough", "documents_passthrough", "text given, no HTML"),
+)
+
+
+def extraction_summary(stages: list[dict]) -> dict | None:
+    """Which path produced each kept document of the HTML extraction stage (its counters), so a
+    reader sees how much of the text came from the main-container shortcut. None without one."""
+    entry = next((e for e in stages if "documents_passthrough" in e["counters"]), None)
+    if entry is None:
+        return None
+    counters = entry["counters"]
+    return {
+        "stage": entry["stage"],
+        "documents_in": entry["documents_in"],
+        "by_path": {path: int(counters.get(key, 0)) for path, key, _ in EXTRACTION_PATHS},
+        "rejected": entry["rejected"],
+        "strategy": entry.get("params", {}).get("strategy"),
+    }
+
+
+def _extraction_section(extraction: dict | None) -> list[str]:
+    if not extraction:
+        return []
+    lines = ["## Extraction paths", "",
+             f"`{extraction['stage']}` (strategy `{extraction['strategy']}`) read {extraction['documents_in']} documents "
+             f"and rejected {extraction['rejected']}; the `extraction` column of every kept document names its path.", "",
+             "| path | what produced the text | documents |", "|---|---|---:|"]
+    lines += [f"| {path} | {what} | {extraction['by_path'][path]} |" for path, _, what in EXTRACTION_PATHS]
+    return lines + [""]
 
 
 def pii_summary(stages: list[dict]) -> dict | None:
@@ -588,6 +624,7 @@ def render_readme(card: dict) -> str:
         reasons = ", ".join(f"{k}: {v}" for k, v in s["rejected_by_reason"].items()) or "—"
         lines.append(f"| {s['stage']} | {s['documents_in']} | {s['kept']} | {s['rejected']} | {reasons} | {s['documents_per_busy_second'] or '—'} |")
     lines += ["", "![ledger](plots/ledger.png)", "", "![stages](plots/stages.png)", ""]
+    lines += _extraction_section(card.get("extraction"))
     lines += _pii_section(card.get("pii"))
     lines += _scores_section(card)
     lines += _dedup_section(card.get("dedup"))

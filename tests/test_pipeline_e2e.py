@@ -64,6 +64,11 @@ def test_ledger_balances_and_card_is_complete(sample_run):
     extract = card["stages"][1]
     assert extract["counters"].get("documents_bound_by_watchdog", 0) == 0
     assert extract["counters"]["html_bytes_in"] > 0 and extract["counters"]["code_blocks_kept"] > 0
+    # every document extract_html kept is counted under the path that produced its text
+    paths = card["extraction"]
+    assert paths["stage"] == "extract_html" and paths["strategy"] == "container"
+    assert sum(paths["by_path"].values()) == extract["kept"] and paths["by_path"]["container"] > 0
+    assert "## Extraction paths" in (result.out_dir / "README.md").read_text()
     for key in ("run_id", "created", "code", "pipeline", "input", "environment", "output", "timing"):
         assert key in card
     assert card["pipeline"]["config_sha256"] == load_pipeline(REPO / "pipelines" / "llama3.yaml").config_hash() or card["pipeline"]["resolved"]["output"]["shard_input_mib"] == 0.25

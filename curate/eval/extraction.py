@@ -15,7 +15,8 @@ on a one-row Arrow batch, exactly as the pipeline would; ``baseline_extract`` is
 spent inside the extractor (CPU time, not wall time, so that other work on a shared machine
 does not skew the comparison).
 
-``python -m curate.eval.extraction [SHARED_DIR] [--subset N]`` prints both on both sets.
+``python -m curate.eval.extraction [SHARED_DIR] [--subset N]`` prints both on both sets;
+``--profile [full|container]`` prints where extract_html's CPU time goes on the real pages instead.
 """
 from __future__ import annotations
 
@@ -222,13 +223,115 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+# (row, module, function): cProfile's inclusive time of each; rows nest (see format_profile)
+PROFILE_ROWS = (
+    ("decode (charset detection, decoding)", "curate/stages/extract_html.py", "detect_charset"),
+    ("parse (lxml, libxml2)", "curate/stages/extract_html.py", "parse_html"),
+    ("title", "curate/stages/extract_html.py", "page_title"),
+    ("protect code and math", "curate/stages/extract_html.py", "protect"),
+    ("find the main container (compiled BODY_XPATH)", "curate/extract/fast_trafilatura.py", "main_container_candidates"),
+    ("trafilatura, all calls", "trafilatura/core.py", "bare_extraction"),
+    ("  tree cleaning (tree_cleaning)", "trafilatura/htmlprocessing.py", "tree_cleaning"),
+    ("  tag conversion (convert_tags)", "trafilatura/htmlprocessing.py", "convert_tags"),
+    ("  tree copies (copy.copy)", "copy.py", "copy"),
+    ("  tree copies (copy.deepcopy)", "copy.py", "deepcopy"),
+    ("  main extractor (extract_content)", "trafilatura/main_extractor.py", "extract_content"),
+    ("    boilerplate pruning (prune_unwanted_sections)", "trafilatura/main_extractor.py", "prune_unwanted_sections"),
+    ("    link-density deletion", "trafilatura/htmlprocessing.py", "delete_by_link_density"),
+    ("    element handlers (handle_textelem)", "trafilatura/main_extractor.py", "handle_textelem"),
+    ("  fallbacks: comparison with external extractors", "trafilatura/external.py", "compare_extraction"),
+    ("    readability", "trafilatura/external.py", "try_readability"),
+    ("    jusText", "trafilatura/external.py", "justext_rescue"),
+    ("  fallbacks: baseline rescue (balanced mode)", "trafilatura/baseline.py", "baseline"),
+    ("write plain text (body_text)", "curate/stages/extract_html.py", "body_text"),
+    ("restore code, unmark math", "curate/stages/extract_html.py", "restore"),
+)
+
+
+def profile(shared: Path = DEFAULT_SHARED, strategy: str = "full", compiled_xpaths: bool | None = None) -> dict:
+    """Where extract_html's CPU time goes on the real pages (scrapinghub-aeb + trafilatura-eval).
+
+    Inclusive cProfile times per phase, plus the time inside trafilatura's XPath expressions
+    measured by wrapping each of them (lxml evaluates them in C and through EXSLT callbacks, so
+    cProfile charges them to their callers). ``strategy="full", compiled_xpaths=False`` is the
+    extractor before issue 15.
+    """
+    import cProfile
+    import pstats
+
+    from trafilatura import xpaths
+
+    from curate.extract.fast_trafilatura import XPATH_LISTS
+    from curate.stages.extract_html import HtmlExtractorParams
+
+    compiled = strategy != "full" if compiled_xpaths is None else compiled_xpaths
+    pages = [p.html for p in load_aeb(shared / AEB)] + [p.html for p in load_trafilatura_eval(shared / TRAFILATURA_EVAL)]
+    extract = stage_extractor(HtmlExtractorParams(strategy=strategy, compiled_xpaths=compiled))
+    xpath_seconds = [0.0]
+
+    class Timed:
+        def __init__(self, expression):
+            self.expression, self.path = expression, expression.path
+
+        def __call__(self, *args):
+            started = time.process_time()
+            try:
+                return self.expression(*args)
+            finally:
+                xpath_seconds[0] += time.process_time() - started
+
+    for html in pages[:5]:
+        extract(html)
+    saved = {name: list(getattr(xpaths, name)) for name in XPATH_LISTS}
+    profiler = cProfile.Profile()
+    started = time.process_time()
+    try:
+        if not compiled:
+            for name in XPATH_LISTS:
+                getattr(xpaths, name)[:] = [Timed(x) for x in saved[name]]
+        profiler.enable()
+        for html in pages:
+            extract(html)
+        profiler.disable()
+    finally:
+        for name, items in saved.items():
+            getattr(xpaths, name)[:] = items
+    total = time.process_time() - started
+    by_function: dict[tuple[str, str], float] = {}
+    for (filename, _line, function), (_cc, _nc, _tt, cumulative, _callers) in pstats.Stats(profiler).stats.items():
+        for _row, module, name in PROFILE_ROWS:
+            if function == name and filename.replace("\\", "/").endswith(module):
+                key = (module, name)
+                by_function[key] = max(by_function.get(key, 0.0), cumulative)
+    rows = [{"phase": row, "seconds": round(by_function.get((module, name), 0.0), 3)} for row, module, name in PROFILE_ROWS]
+    if not compiled:
+        rows.insert(6, {"phase": "  XPath evaluations (all of trafilatura's, inside the rows below)", "seconds": round(xpath_seconds[0], 3)})
+    return {"pages": len(pages), "strategy": strategy, "compiled_xpaths": compiled, "cpu_seconds": round(total, 3), "rows": rows}
+
+
+def format_profile(result: dict) -> str:
+    # cProfile's overhead inflates every row; shares are of all CPU time under the profiler
+    profiled = result["cpu_seconds"]
+    lines = [f"{result['pages']} real pages, strategy={result['strategy']}, compiled XPaths={result['compiled_xpaths']}: "
+             f"{result['cpu_seconds']} CPU-s under the profiler; rows are inclusive, indented rows are inside the row above",
+             f"{'phase':<70} {'seconds':>8} {'share':>6}"]
+    for row in result["rows"]:
+        lines.append(f"{row['phase']:<70} {row['seconds']:8.3f} {row['seconds'] / profiled if profiled else 0:6.1%}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m curate.eval.extraction", description=__doc__.split("\n\n")[0])
     parser.add_argument("shared", nargs="?", type=Path, default=DEFAULT_SHARED, help="the ../shared folder (default: beside the repository)")
     parser.add_argument("--subset", type=int, default=None, help="score only N evenly spread trafilatura-eval pages")
+    parser.add_argument("--profile", choices=["full", "container"], help="print where extract_html's time goes instead "
+                        "(full: the whole-page path with lxml's XPaths, as before issue 15; container: the default)")
     args = parser.parse_args(argv)
     if not (args.shared / AEB).is_dir():
         parser.error(f"{args.shared / AEB} not found")
+    if args.profile:
+        print(format_profile(profile(args.shared, args.profile)))
+        return 0
     print(format_table(evaluate(args.shared, trafilatura_eval_pages=args.subset)))
     return 0
 

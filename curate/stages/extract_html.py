@@ -571,6 +571,7 @@ _SKIP_TAGS = {"graphic", "img"}
 # trafilatura keeps inline <code> as a child of the paragraph; a code element elsewhere is a block
 _INLINE_PARENTS = {"p", "head", "hi", "ref", "del", "span", "a", "b", "i", "em", "strong"}
 _SPACES = re.compile(r"[^\S\n\t]+")
+_LINE_ENDS = re.compile(r"[ \t]*\n[ \t]*")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
@@ -634,8 +635,10 @@ def body_text(body) -> str:
         writer.walk(child)
         writer.text(child.tail)
     text = "".join(writer.parts)
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    # every line with its runs of spaces collapsed and its ends trimmed (after the collapse, a
+    # line's only whitespace is " " and "\t"), blank-line runs cut to one, in three passes
+    text = _LINE_ENDS.sub("\n", _SPACES.sub(" ", text))
+    return _BLANK_LINES.sub("\n\n", text).strip()
 
 
 def restore(text: str, protected: Protected) -> tuple[str, int, int]:
