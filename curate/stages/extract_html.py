@@ -740,6 +740,15 @@ def page_title(tree) -> str | None:
     return _collapse(scope.findtext(".//title"))
 
 
+def _is_forum_thread(tree) -> bool:
+    """trafilatura's own test for a thread-forum page (schema.org DiscussionForumPosting in JSON-LD),
+    on which it keeps comment containers; False where this trafilatura has no such test."""
+    from trafilatura import core
+
+    test = getattr(core, "_forum_thread_page", None)
+    return bool(test(tree)) if test is not None else False
+
+
 @dataclass
 class Extraction:
     """What one document became: text (kept) or a reject reason."""
@@ -804,6 +813,8 @@ class HtmlExtractor(Stage):
         is too short and the page goes the full way.
         """
         p: HtmlExtractorParams = self.params
+        if _is_forum_thread(tree):
+            return ""  # trafilatura keeps a forum's comment containers (they are its posts): whole page
         for container in main_container_candidates(tree):
             if len(container.text_content()) < p.container_min_chars:
                 continue  # its text cannot reach the floor: save trafilatura the work

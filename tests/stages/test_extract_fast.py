@@ -197,3 +197,20 @@ def test_compiled_xpaths_change_no_text_on_real_pages():
     assert plain.kept.column("id").to_pylist() == compiled.kept.column("id").to_pylist()
     assert plain.kept.column("text").to_pylist() == compiled.kept.column("text").to_pylist()
     assert plain.rejected.column("reason").to_pylist() == compiled.rejected.column("reason").to_pylist()
+
+
+def test_forum_threads_go_the_whole_page_way():
+    """On a thread forum trafilatura keeps the comment lists (they are its posts). The container
+    path sees no JSON-LD and would prune them, so forum pages skip it."""
+    posts = "".join(f"<li>Post {i}: {long_article(3)}</li>" for i in range(4))
+    body = f"<article><h1>Thread</h1><p>{long_article(8)}</p><ul id='dsq-comments'>{posts}</ul></article>"
+    forum = ('<html><head><script type="application/ld+json">{"@type": "DiscussionForumPosting", "headline": "q"}</script>'
+             f"</head><body>{body}</body></html>").encode()
+    out, full = run_stage([forum], HtmlExtractorParams()), run_stage([forum], HtmlExtractorParams(strategy="full"))
+    assert out.kept.column("extraction").to_pylist() == ["trafilatura"]
+    assert out.kept.column("text").to_pylist() == full.kept.column("text").to_pylist()
+    assert "Post 3" in out.kept.column("text")[0].as_py()
+    # the same page without the forum markup: the container path, and the comment list pruned
+    article = run_stage([f"<html><body>{body}</body></html>".encode()], HtmlExtractorParams())
+    assert article.kept.column("extraction").to_pylist() == ["container"]
+    assert "Post 3" not in article.kept.column("text")[0].as_py()
