@@ -859,15 +859,14 @@ class HtmlExtractor(Stage):
             return Extraction(charset=charset, reason="no_main_text", detail="no_html_tree")
         title = page_title(tree)
         protected = protect(tree, p.keep_code, p.keep_math)
-        with compiled_xpaths() if p.compiled_xpaths else contextlib.nullcontext():
-            method, text = CONTAINER, self._container_text(tree) if p.strategy == "container" else ""
-            if not text:
-                method, text = EXTRACTED, self._body_text(tree, p.favor, p.fast)
-            if len(text) < p.fallback_below_chars and p.favor != "balanced":
-                # fast: readability and jusText add nothing here (same scores on both gold sets, measured)
-                retry = self._body_text(tree, "balanced", True)  # bare_extraction copies the tree it is given
-                if len(retry) > len(text):
-                    method, text = FALLBACK, retry
+        method, text = CONTAINER, self._container_text(tree) if p.strategy == "container" else ""
+        if not text:
+            method, text = EXTRACTED, self._body_text(tree, p.favor, p.fast)
+        if len(text) < p.fallback_below_chars and p.favor != "balanced":
+            # fast: readability and jusText add nothing here (same scores on both gold sets, measured)
+            retry = self._body_text(tree, "balanced", True)  # bare_extraction copies the tree it is given
+            if len(retry) > len(text):
+                method, text = FALLBACK, retry
         text, code_blocks, math = restore(unicodedata.normalize("NFC", text), protected)
         text = text.strip()
         if len(text) < p.min_chars:
@@ -880,7 +879,8 @@ class HtmlExtractor(Stage):
         if len(payload) > p.max_html_bytes:
             return Extraction(reason="html_too_large", detail=f"bytes={len(payload)}")
         try:
-            with time_bound(p.timeout_s):
+            # the XPath swap stays outside the time bound, so a timeout never lands inside it
+            with compiled_xpaths() if p.compiled_xpaths else contextlib.nullcontext(), time_bound(p.timeout_s):
                 return self._extract(payload, declared_charset)
         except ExtractionTimeout:
             return Extraction(reason="extraction_timeout", detail=f"timeout_s={p.timeout_s:g}")
