@@ -181,7 +181,7 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def _rss_mib(field: str = "VmHWM") -> float | None:
+def _proc_status_mib(field: str = "VmHWM") -> float | None:
     """This process's peak (VmHWM) or current (VmRSS) resident memory, MiB; None off Linux."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -270,11 +270,12 @@ def bench_extraction(pages: list[bytes], repeats: int, score=None) -> dict:
         results[name] = {"pages": len(pages), "cpu_seconds_median": round(median, 3),
                          "documents_per_second": round(len(pages) / median, 1), "runs": [round(t, 3) for t in seconds[name]]}
         if _reset_peak_rss():
-            before = _rss_mib("VmRSS")
+            before = _proc_status_mib("VmRSS")
             run()
             # the pages themselves are in memory already: what one pass adds on top is its own
-            results[name]["peak_rss_mib"] = _rss_mib()
-            results[name]["peak_rss_added_mib"] = round(_rss_mib() - before, 1)
+            peak = _proc_status_mib("VmHWM")
+            results[name]["peak_rss_mib"] = peak
+            results[name]["peak_rss_added_mib"] = round(peak - before, 1)
     base = results[BASELINE]["documents_per_second"]
     for name in stages:
         results[name]["speedup_vs_baseline"] = round(results[name]["documents_per_second"] / base, 2)

@@ -106,3 +106,45 @@ def main_container_candidates(tree, limit: int = 2):
         yield container
         if len(seen) >= limit:
             return
+
+
+# trafilatura releases whose ``trafilatura_sequence`` the replica below follows step for step;
+# tests/stages/test_extract_fast.py compares the two on the containers of every real page in ../shared
+SEQUENCE_VERIFIED_VERSIONS = frozenset({"2.3.1"})
+
+
+def sequence_replica_usable(options) -> bool:
+    """Whether ``fast_container_body`` may stand in for ``bare_extraction`` with these settings."""
+    import trafilatura
+
+    return (trafilatura.__version__ in SEQUENCE_VERIFIED_VERSIONS and options.fast and not options.comments
+            and options.focus == "precision" and not options.dedup and not options.lang and not options.with_metadata)
+
+
+def fast_container_body(page, options):
+    """trafilatura's body for ``page`` (a tree of our own, mutated here) in fast precision mode,
+    comments off, on a page that is no thread forum: ``bare_extraction(page, options=options).body``
+    without its three tree copies (the caller's page is a copy already; the raw tree and the
+    pre-conversion backup serve only the fallbacks fast mode skips) and its settings checks.
+    None where ``bare_extraction`` returns None.
+    """
+    from trafilatura import xpaths
+    from trafilatura.htmlprocessing import convert_tags, prune_unwanted_nodes, tree_cleaning
+    from trafilatura.main_extractor import extract_content
+    from lxml.etree import strip_tags
+
+    try:
+        tree = prune_unwanted_nodes(page, xpaths.RAW_TREE_PRUNE_XPATH)
+        tree = prune_unwanted_nodes(tree, xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH)
+        cleaned = convert_tags(tree_cleaning(tree, options), options, None)
+        cleaned = prune_unwanted_nodes(cleaned, xpaths.REMOVE_COMMENTS_XPATH)
+        body, text = extract_content(cleaned, options)
+        if options.max_tree_size and len(body) > options.max_tree_size:
+            strip_tags(body, "hi")
+            if len(body) > options.max_tree_size:
+                return None
+        if len(text) < options.min_output_size and 0 < options.min_output_comm_size:
+            return None
+    except (TypeError, ValueError):
+        return None
+    return body

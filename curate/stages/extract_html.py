@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import copy
 import ctypes
 import itertools
 import logging
@@ -64,7 +65,12 @@ import pyarrow as pa
 import trafilatura
 from pydantic import Field
 
-from curate.extract.fast_trafilatura import compiled_xpaths, main_container_candidates
+from curate.extract.fast_trafilatura import (
+    compiled_xpaths,
+    fast_container_body,
+    main_container_candidates,
+    sequence_replica_usable,
+)
 from curate.stages.base import Stage, StageOutput, StageParams
 
 EXTRACTED, FALLBACK, PASSTHROUGH, CONTAINER = "trafilatura", "fallback", "passthrough", "container"
@@ -822,27 +828,29 @@ class HtmlExtractor(Stage):
     def _container_text(self, tree) -> str:
         """trafilatura (fast mode) on a page holding only the main container, or '' when unsure.
 
-        The container is moved into an empty ``<html><body>`` and put back afterwards with its
-        tail (trafilatura works on its own copy), so the whole page is still there when the text
-        is too short and the page goes the full way.
+        The page is ``<html><body>`` around a copy of the container, so the whole page is still
+        intact when the text is too short and the page goes the full way. With a trafilatura
+        release whose sequence ``fast_container_body`` replicates, that copy is the only one made
+        before trafilatura's main extractor (``bare_extraction`` would make three more).
         """
         p: HtmlExtractorParams = self.params
         if _is_forum_thread(tree):
             return ""  # trafilatura keeps a forum's comment containers (they are its posts): whole page
+        options = self._options(p.favor, True)
+        replica = sequence_replica_usable(options)
         for container in main_container_candidates(tree):
             if len(container.text_content()) < p.container_min_chars:
                 continue  # its text cannot reach the floor: save trafilatura the work
-            parent, tail = container.getparent(), container.tail
-            index = parent.index(container)
             page = _PARSER.makeelement("html")
             body = lxml.etree.SubElement(page, "body")
-            body.append(container)
-            container.tail = None
-            try:
+            twin = copy.deepcopy(container)
+            twin.tail = None
+            body.append(twin)
+            if replica:
+                result = fast_container_body(page, options)
+                text = body_text(result) if result is not None else ""
+            else:
                 text = self._body_text(page, p.favor, fast=True)
-            finally:
-                parent.insert(index, container)
-                container.tail = tail
             if len(text) >= p.container_min_chars:
                 return text
         return ""

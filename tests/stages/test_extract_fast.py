@@ -214,3 +214,38 @@ def test_forum_threads_go_the_whole_page_way():
     article = run_stage([f"<html><body>{body}</body></html>".encode()], HtmlExtractorParams())
     assert article.kept.column("extraction").to_pylist() == ["container"]
     assert "Post 3" not in article.kept.column("text")[0].as_py()
+
+
+def test_sequence_replica_equals_bare_extraction_on_real_containers():
+    """fast_container_body skips bare_extraction's copies; on every real page's main container it
+    gives the body bare_extraction gives (written out as text), or the replica is not used."""
+    import copy
+
+    import trafilatura
+
+    from curate.extract.fast_trafilatura import SEQUENCE_VERIFIED_VERSIONS, fast_container_body, sequence_replica_usable
+    from curate.stages.extract_html import _PARSER, body_text
+
+    if trafilatura.__version__ not in SEQUENCE_VERIFIED_VERSIONS:
+        pytest.skip(f"trafilatura {trafilatura.__version__}: the replica is not used with it (bare_extraction is)")
+    stage = HtmlExtractor(HtmlExtractorParams())
+    options = stage._options("precision", True)
+    assert sequence_replica_usable(options) and not sequence_replica_usable(stage._options("precision", False))
+    compared = 0
+    with compiled_xpaths():
+        for html in real_pages(step=2):
+            tree = parse_html(html)
+            if tree is None:
+                continue
+            protect(tree)
+            for container in main_container_candidates(tree):
+                page = _PARSER.makeelement("html")
+                twin = copy.deepcopy(container)
+                twin.tail = None
+                lxml.etree.SubElement(page, "body").append(twin)
+                document = trafilatura.bare_extraction(copy.deepcopy(page), options=options)
+                want = body_text(document.body) if document is not None else None
+                got = fast_container_body(page, options)
+                assert (body_text(got) if got is not None else None) == want
+                compared += 1
+    assert compared > 300
