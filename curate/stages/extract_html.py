@@ -908,31 +908,33 @@ class HtmlExtractor(Stage):
         watchdog = not alarm_usable()
         out_text, out_title, out_charset, out_method = [], [], [], []
         keep, reasons, details = [], [], []
-        for html, text, charset in zip(htmls, texts, charsets):
-            if html is None:
-                result = Extraction(text=text, charset=charset, method=PASSTHROUGH) if text else Extraction(
-                    charset=charset, reason="no_main_text", detail="no_html_no_text")
-            else:
-                counters["html_bytes_in"] += len(html)
-                counters["documents_bound_by_watchdog"] += watchdog
-                result = self.extract(html, charset)
-                if result.charset is None:
-                    result.charset = charset
-            if result.reason is None:
-                counters["text_chars_out"] += len(result.text)
-                counters["code_blocks_kept"] += result.code_blocks
-                counters["math_kept"] += result.math
-                counters[{CONTAINER: "documents_container", EXTRACTED: "documents_extracted", FALLBACK: "documents_fallback"}.get(
-                    result.method, "documents_passthrough")] += 1
-            elif result.reason == "extraction_timeout":
-                counters["extraction_timeouts"] += 1
-            keep.append(result.reason is None)
-            reasons.append(result.reason)
-            details.append(result.detail)
-            out_text.append(result.text)
-            out_title.append(result.title)
-            out_charset.append(result.charset)
-            out_method.append(result.method)
+        # the XPath swap once per batch (extract() nests inside it for free), outside any time bound
+        with compiled_xpaths() if self.params.compiled_xpaths else contextlib.nullcontext():
+            for html, text, charset in zip(htmls, texts, charsets):
+                if html is None:
+                    result = Extraction(text=text, charset=charset, method=PASSTHROUGH) if text else Extraction(
+                        charset=charset, reason="no_main_text", detail="no_html_no_text")
+                else:
+                    counters["html_bytes_in"] += len(html)
+                    counters["documents_bound_by_watchdog"] += watchdog
+                    result = self.extract(html, charset)
+                    if result.charset is None:
+                        result.charset = charset
+                if result.reason is None:
+                    counters["text_chars_out"] += len(result.text)
+                    counters["code_blocks_kept"] += result.code_blocks
+                    counters["math_kept"] += result.math
+                    counters[{CONTAINER: "documents_container", EXTRACTED: "documents_extracted", FALLBACK: "documents_fallback"}.get(
+                        result.method, "documents_passthrough")] += 1
+                elif result.reason == "extraction_timeout":
+                    counters["extraction_timeouts"] += 1
+                keep.append(result.reason is None)
+                reasons.append(result.reason)
+                details.append(result.detail)
+                out_text.append(result.text)
+                out_title.append(result.title)
+                out_charset.append(result.charset)
+                out_method.append(result.method)
         batch = batch.set_column(batch.schema.get_field_index("text"), "text", pa.array(out_text, type=pa.string()))
         batch = batch.set_column(batch.schema.get_field_index("charset"), "charset", pa.array(out_charset, type=pa.string()))
         batch = batch.drop_columns(["html"])
