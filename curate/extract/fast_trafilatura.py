@@ -13,7 +13,7 @@ import logging
 import threading
 from contextlib import contextmanager
 
-from curate.extract.xpath_compiler import CompiledXPath, Unsupported
+from curate.extract.xpath_compiler import CompiledXPath, FusedFirsts, Unsupported
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,11 @@ def compiled_xpaths():
                 _swap(False)
 
 
+@functools.lru_cache(maxsize=4)
+def _fused(paths: tuple[str, ...]) -> FusedFirsts:
+    return FusedFirsts(list(paths))
+
+
 def main_container_candidates(tree, limit: int = 2):
     """Up to ``limit`` distinct main-content containers of a raw page, in trafilatura's order.
 
@@ -85,21 +90,25 @@ def main_container_candidates(tree, limit: int = 2):
     then ``<article>``, then the generic ones), on its cleaned tree. Here the same expressions run
     on the raw tree, and a match inside an element that trafilatura's cleaning deletes (``aside``,
     ``footer``, ``iframe``, ...; forms are handled apart and stay) is skipped, since trafilatura
-    would never see it.
+    would never see it. The first expression walks until its first match; the others, needed on
+    about half the pages, share one walk (``FusedFirsts``).
     """
     from trafilatura import xpaths
     from trafilatura.settings import MANUALLY_CLEANED
 
     deleted = set(MANUALLY_CLEANED) - {"form"}
-    compiled = compiled_lists().get("BODY_XPATH") or []
+    entries = compiled_lists().get("BODY_XPATH") or []
+    if entries and all(c is not None for _, c in entries) and [o for o, _ in entries] == list(xpaths.BODY_XPATH):
+        def firsts():
+            yield entries[0][1].first(tree)
+            yield from _fused(tuple(c.path for _, c in entries[1:]))(tree)
+    else:  # a trafilatura whose selectors the compiler does not translate: lxml's, one by one
+        def firsts():
+            for expression in xpaths.BODY_XPATH:
+                found = expression(tree)
+                yield found[0] if found else None
     seen = []
-    for index, expression in enumerate(xpaths.BODY_XPATH):
-        twin = compiled[index][1] if index < len(compiled) and compiled[index][0] is expression else None
-        if twin is not None:
-            container = twin.first(tree)
-        else:
-            found = expression(tree)
-            container = found[0] if found else None
+    for container in firsts():
         if container is None or container in seen or any(a.tag in deleted for a in container.iterancestors()):
             continue
         seen.append(container)

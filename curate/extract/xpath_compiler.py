@@ -63,14 +63,16 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 class _Parser:
     """Recursive descent over the token list, emitting Python source for one element ``el``."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, shared: dict | None = None):
         self.tokens = _tokens(text)
         self.i = 0
-        self.constants: dict[str, object] = {}
         # attributes the current step reads ({name: local}) and attribute unions ({names: local}),
-        # each read once per element into a local at the top of the loop
-        self.reads: dict[str, str] = {}
-        self.unions: dict[tuple[str, ...], str] = {}
+        # each read once per element into a local at the top of the loop; with ``shared``, the
+        # names, reads and constants of several expressions compiled into one walk
+        self.shared = shared
+        self.constants: dict[str, object] = shared["constants"] if shared else {}
+        self.reads: dict[str, str] = shared["reads"] if shared else {}
+        self.unions: dict[tuple[str, ...], str] = shared["unions"] if shared else {}
 
     # -- token helpers --
     def peek(self, offset: int = 0) -> tuple[str, str] | None:
@@ -119,7 +121,8 @@ class _Parser:
         return self.step()
 
     def step(self) -> dict:
-        self.reads, self.unions = {}, {}
+        if self.shared is None:
+            self.reads, self.unions = {}, {}
         self.take(".//")
         tag = "*" if self.at("*") else None
         if tag:
@@ -367,3 +370,48 @@ class CompiledXPath:
 
     def __repr__(self) -> str:
         return f"CompiledXPath({' '.join(self.path.split())[:60]!r}...)"
+
+
+class FusedFirsts:
+    """The first match of each of several expressions, from one walk over the tree.
+
+    ``FusedFirsts(paths)(context)[k]`` is ``CompiledXPath(paths[k]).first(context)``: each step's
+    test runs on every element the walk meets until the step has matched, attributes are read
+    once per element for all of them, and the walk stops when every step has its match. For a
+    union, the first of its steps' matches in document order.
+    """
+
+    def __init__(self, paths: list[str]):
+        self.paths = list(paths)
+        shared: dict = {"constants": {}, "reads": {}, "unions": {}}
+        steps: list[tuple[int, dict]] = []
+        for k, path in enumerate(self.paths):
+            steps += [(k, step) for step in _Parser(path, shared).union()]
+        self._owners = [k for k, _ in steps]
+        namespace: dict[str, object] = {"first_of": _first_of, "_ELEMENT": lxml.etree.Element, **shared["constants"]}
+        tags = None if any(step["tags"] is None for _, step in steps) else sorted({t for _, step in steps for t in step["tags"]})
+        iterate = f"context.iterdescendants({', '.join(map(repr, tags))})" if tags else "context.iterdescendants(_ELEMENT)"
+        lines = ["def _fused(context):", f"    first = [None] * {len(steps)}", f"    left = {len(steps)}", "    n = 0",
+                 f"    for el in {iterate}:", "        n += 1", "        tag = el.tag", "        get = el.get"]
+        lines += [f"        {local} = get({name!r})" for name, local in shared["reads"].items()]
+        for names, local in shared["unions"].items():
+            present = " + ".join(f"({shared['reads'][name]} is not None)" for name in names)
+            only = " or ".join(shared["reads"][name] for name in names)
+            lines.append(f"        {local} = (({only}) or '') if {present} < 2 else first_of(el, {names!r})")
+        for i, (_, step) in enumerate(steps):
+            tag_test = f" and tag in _tags{i}" if step["tags"] else ""
+            namespace[f"_tags{i}"] = frozenset(step["tags"] or ())
+            lines += [f"        if first[{i}] is None{tag_test} and ({step['test']}):",
+                      f"            first[{i}] = (n, el)", "            left -= 1"]
+        lines += ["        if not left:", "            break", "    return first"]
+        self.source = "\n".join(lines)
+        exec(compile(self.source, "<fused xpaths>", "exec"), namespace)  # noqa: S102 - our own generated code
+        self._walk = namespace["_fused"]
+
+    def __call__(self, context) -> list:
+        found = self._walk(context)
+        best: list = [None] * len(self.paths)
+        for owner, hit in zip(self._owners, found, strict=True):
+            if hit is not None and (best[owner] is None or hit[0] < best[owner][0]):
+                best[owner] = hit
+        return [hit[1] if hit is not None else None for hit in best]

@@ -249,3 +249,19 @@ def test_sequence_replica_equals_bare_extraction_on_real_containers():
                 assert (body_text(got) if got is not None else None) == want
                 compared += 1
     assert compared > 300
+
+
+def test_fused_walk_finds_each_expressions_first_match():
+    from curate.extract.xpath_compiler import FusedFirsts
+
+    body = [x.path for x in xpaths.BODY_XPATH]
+    groups = [body, body[1:], HANDWRITTEN[:2] + HANDWRITTEN[4:8] + HANDWRITTEN[10:]]
+    trees = [lxml.html.fromstring(TRICKY)] + [t for t in map(parse_html, real_pages(step=5)) if t is not None]
+    checked = 0
+    for paths in groups:
+        fused, singles = FusedFirsts(paths), [lxml_xpath(p) for p in paths]
+        for tree in trees:
+            want = [next(iter(x(tree)), None) for x in singles]
+            assert fused(tree) == want
+            checked += sum(w is not None for w in want)
+    assert checked > 500
