@@ -79,8 +79,8 @@ def compiled_xpaths():
 
 
 @functools.lru_cache(maxsize=4)
-def _fused(paths: tuple[str, ...]) -> FusedFirsts:
-    return FusedFirsts(list(paths))
+def _fused(paths: tuple[str, ...], decisive: bool = False) -> FusedFirsts:
+    return FusedFirsts(list(paths), decisive)
 
 
 def main_container_candidates(tree, limit: int = 2):
@@ -90,8 +90,8 @@ def main_container_candidates(tree, limit: int = 2):
     then ``<article>``, then the generic ones), on its cleaned tree. Here the same expressions run
     on the raw tree, and a match inside an element that trafilatura's cleaning deletes (``aside``,
     ``footer``, ``iframe``, ...; forms are handled apart and stay) is skipped, since trafilatura
-    would never see it. The first expression walks until its first match; the others, needed on
-    about half the pages, share one walk (``FusedFirsts``).
+    would never see it. One walk (``FusedFirsts``) serves all five selectors; it ends at the first
+    selector's match, and the others walk again only when that candidate is not kept.
     """
     from trafilatura import xpaths
     from trafilatura.settings import MANUALLY_CLEANED
@@ -99,9 +99,13 @@ def main_container_candidates(tree, limit: int = 2):
     deleted = set(MANUALLY_CLEANED) - {"form"}
     entries = compiled_lists().get("BODY_XPATH") or []
     if entries and all(c is not None for _, c in entries) and [o for o, _ in entries] == list(xpaths.BODY_XPATH):
+        paths = tuple(c.path for _, c in entries)
+
         def firsts():
-            yield entries[0][1].first(tree)
-            yield from _fused(tuple(c.path for _, c in entries[1:]))(tree)
+            # one walk: it ends at the first selector's match, or else it has found every selector's
+            found = _fused(paths, decisive=True)(tree)
+            yield found[0]
+            yield from found[1:] if found[0] is None else _fused(paths[1:])(tree)
     else:  # a trafilatura whose selectors the compiler does not translate: lxml's, one by one
         def firsts():
             for expression in xpaths.BODY_XPATH:

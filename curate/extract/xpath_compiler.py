@@ -381,8 +381,11 @@ class FusedFirsts:
     union, the first of its steps' matches in document order.
     """
 
-    def __init__(self, paths: list[str]):
+    def __init__(self, paths: list[str], decisive: bool = False):
+        """``decisive``: the walk also stops as soon as the first expression matches (the caller
+        wants the others only when it does not); their entries are then None."""
         self.paths = list(paths)
+        self.decisive = decisive
         shared: dict = {"constants": {}, "reads": {}, "unions": {}}
         steps: list[tuple[int, dict]] = []
         for k, path in enumerate(self.paths):
@@ -403,6 +406,8 @@ class FusedFirsts:
             namespace[f"_tags{i}"] = frozenset(step["tags"] or ())
             lines += [f"        if first[{i}] is None{tag_test} and ({step['test']}):",
                       f"            first[{i}] = (n, el)", "            left -= 1"]
+            if decisive and self._owners[i] == 0:
+                lines += ["            return first"]
         lines += ["        if not left:", "            break", "    return first"]
         self.source = "\n".join(lines)
         exec(compile(self.source, "<fused xpaths>", "exec"), namespace)  # noqa: S102 - our own generated code
@@ -414,4 +419,6 @@ class FusedFirsts:
         for owner, hit in zip(self._owners, found, strict=True):
             if hit is not None and (best[owner] is None or hit[0] < best[owner][0]):
                 best[owner] = hit
+        if self.decisive and best[0] is not None:  # the walk stopped early: the others are unknown
+            return [best[0][1]] + [None] * (len(best) - 1)
         return [hit[1] if hit is not None else None for hit in best]

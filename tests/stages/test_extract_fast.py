@@ -263,5 +263,7 @@ def test_fused_walk_finds_each_expressions_first_match():
         for tree in trees:
             want = [next(iter(x(tree)), None) for x in singles]
             assert fused(tree) == want
+            # decisive: stops at the first expression's match, else finds them all
+            assert FusedFirsts(paths, decisive=True)(tree) == (want if want[0] is None else [want[0]] + [None] * (len(want) - 1))
             checked += sum(w is not None for w in want)
     assert checked > 500
