@@ -28,6 +28,7 @@ records reached through the whole-file-gzip repair.
 from __future__ import annotations
 
 import gzip
+import logging
 import zlib
 from dataclasses import dataclass
 from typing import Generator, Iterator
@@ -110,6 +111,21 @@ class _Stop:
     seen: int = 0
 
 
+class _UriWithheld(logging.Filter):
+    """warcio logs the raw WARC-Target-URI it repairs ("Replacing spaces in invalid
+    WARC-Target-URI: ..."). A URI can carry an address or a token, and no raw URL may reach a
+    log: the message stays, the URI does not."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "WARC-Target-URI" in message:
+            record.msg, record.args = message.split(":", 1)[0] + " (the URI is withheld)", ()
+        return True
+
+
+logging.getLogger("warcio.recordloader").addFilter(_UriWithheld())
+
+
 class _Archive(ArchiveIterator):
     """warcio's iterator, remembering what lies between a record's block and the next record.
 
@@ -126,7 +142,7 @@ class _Archive(ArchiveIterator):
     def _consume_blanklines(self):
         self.stray_bytes, self.misaligned = 0, False
         if self.is_arc:  # ARC headers are bare text lines: nothing to tell them from stray bytes by
-            return super()._consume_blanklines()
+            return self._consume_arc_blanklines()
         empty_size, first_line = 0, True
         while True:
             line = self.reader.readline()
@@ -144,6 +160,22 @@ class _Archive(ArchiveIterator):
                 self.err_count += 1
             empty_size += len(line)
             first_line = False
+
+    def _consume_arc_blanklines(self):
+        """warcio's own loop, less its stderr warning: that prints the stray line itself (an ARC
+        header: URL, IP address), which must not reach a log. The count stays in ``err_count``."""
+        empty_size, first_line = 0, True
+        while True:
+            line = self.reader.readline()
+            if not line:
+                return None, empty_size
+            if not line.rstrip() or first_line:
+                empty_size += len(line)
+                if line.rstrip():
+                    self.err_count += 1
+                first_line = False
+                continue
+            return line, empty_size
 
 
 def read_warc(f: InputFile, batch_size: int = 256, max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> Iterator[StageOutput]:

@@ -417,3 +417,20 @@ def test_a_few_bytes_left_out_of_the_length_are_tolerated(tmp_path, read):
     result = read(InputFile(str(path), path.name, path.stat().st_size, "warc"))
     assert result.kept.column("url").to_pylist() == ["http://a/0", "http://a/1", "http://a/2"]
     assert result.counters["warc_length_warnings"] == 1
+
+
+def test_no_raw_uri_or_arc_header_reaches_a_log(warc_dir, read, capfd, caplog):
+    """warcio logs the target URI it repairs and prints the stray ARC header line it skips (a URL,
+    an IP address); neither may reach a log. The records are read as before."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    results = {name: read(shared_file(warc_dir, name)) for name in (
+        "warcio/example-space-in-target-uri.warc.gz", "warcio/example-wget-bad-target-uri.warc.gz",
+        "ia-web-commons/IAH-20080430204825-00000-blackbook-truncated.arc")}
+    captured = capfd.readouterr()
+    logged = captured.out + captured.err + caplog.text
+    for secret in ("example with spaces", "FuseAction=Email", "68.87.76.178", "dns:www.archive.org"):
+        assert secret not in logged, secret
+    assert "URI is withheld" in caplog.text  # the warning stays, without the URI
+    assert all(r.kept.num_rows + r.rejected.num_rows > 0 for r in results.values())
