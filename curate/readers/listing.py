@@ -16,12 +16,11 @@ from fsspec.implementations.local import LocalFileSystem
 from curate.readers.batch import InputFile
 
 # Matched with endswith, so ".warc.wet.gz" is covered by ".wet.gz". WAT files hold no
-# documents and are skipped. .lz4/.zst WARCs are listed so the reader reports them (unsupported_compression) instead
-# of the file vanishing from the run unnoticed.
+# documents and are skipped. LZ4, zstd, bzip2 and xz archives are decompressed by the WARC reader.
 FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {
     "warc": (
         ".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".wet.gz",
-        ".warc.lz4", ".arc.lz4", ".warc.zst",
+        ".warc.lz4", ".arc.lz4", ".warc.zst", ".arc.zst", ".warc.bz2", ".arc.bz2", ".warc.xz", ".arc.xz",
     ),
     "jsonl": (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.bz2", ".jsonl.xz", ".json.gz", ".json.zst"),
     "parquet": (".parquet",),

@@ -28,6 +28,7 @@ records reached through the whole-file-gzip repair.
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import zlib
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ DOCUMENT_RECORD_TYPES = ("response", "resource", "conversion")
 SKIPPED_RECORD_TYPES = ("request", "metadata", "warcinfo", "revisit", "continuation")
 
 # Compressions warcio cannot read; found by magic bytes so a misnamed file is caught too.
-UNSUPPORTED_MAGIC = {b"\x04\x22\x4d\x18": "lz4", b"\x28\xb5\x2f\xfd": "zstd", b"BZh": "bzip2", b"\xfd7zXZ": "xz"}
+FOREIGN_MAGIC = {b"\x04\x22\x4d\x18": "lz4", b"\x28\xb5\x2f\xfd": "zstd", b"BZh": "bzip2", b"\xfd7zXZ": "xz"}
 _READ_CHUNK = 1 << 16
 _SCAN_CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b\x08"
@@ -190,9 +191,15 @@ def read_warc(f: InputFile, batch_size: int = 256, max_payload_bytes: int = MAX_
         try:
             head = fh.read(1024)
             fh.seek(0)
-            compression = _unsupported_compression(head)
+            compression = _foreign_compression(head)
             if compression:
-                out.file_error(locator="unsupported", reason="unsupported_compression", detail=compression)
+                # LZ4 (one frame per record, as resiliparse writes), zstd, bzip2, xz: read through a
+                # seekable decompressed view, so every record inside is read and counted
+                stream = _Decompressed(fh, compression)
+                head = stream.read(1024)
+                stream.seek(0)
+                out.count(f"warc_files_{compression}")
+                yield from _read_archive(stream, head, f.source, out, max_payload_bytes)
             else:
                 yield from _read_archive(fh, head, f.source, out, max_payload_bytes)
         except Exception as exc:  # an I/O error mid-file (network filesystem, disk)
@@ -301,8 +308,75 @@ def _next_record_start(fh, position: int, gzipped: bool) -> int | None:
     return None
 
 
-def _unsupported_compression(head: bytes) -> str | None:
-    for magic, name in UNSUPPORTED_MAGIC.items():
+def _open_decompressor(fh, compression: str):
+    if compression == "lz4":
+        import lz4.frame
+
+        return lz4.frame.LZ4FrameFile(fh, "rb")  # reads concatenated frames
+    if compression == "zstd":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True, closefd=False)
+    if compression == "bzip2":
+        import bz2
+
+        return bz2.BZ2File(fh, "rb")  # multi-stream
+    import lzma
+
+    return lzma.LZMAFile(fh, "rb")
+
+
+class _Decompressed(io.RawIOBase):
+    """A seekable, read-only view of a compressed file's decompressed bytes.
+
+    Forward seeks read ahead; a backward seek (the reader's resync after a damaged record)
+    starts decompressing again from the top, as GzipFile does.
+    """
+
+    def __init__(self, fh, compression: str):
+        super().__init__()
+        self.fh, self.compression = fh, compression
+        self._restart()
+
+    def _restart(self) -> None:
+        self.fh.seek(0)
+        self.reader = _open_decompressor(self.fh, self.compression)
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.reader.read() if size is None or size < 0 else self.reader.read(size)
+        self.position += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self.position
+        elif whence != io.SEEK_SET:
+            raise io.UnsupportedOperation("seek from the end of a compressed stream")
+        if offset < self.position:
+            self._restart()
+        while self.position < offset and self.read(min(1 << 20, offset - self.position)):
+            pass
+        return self.position
+
+
+def _foreign_compression(head: bytes) -> str | None:
+    """The compression warcio cannot read itself (read here through ``_Decompressed``), or None."""
+    for magic, name in FOREIGN_MAGIC.items():
         if head.startswith(magic):
             return name
     return None
