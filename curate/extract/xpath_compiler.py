@@ -210,31 +210,23 @@ class _Parser:
             raise Unsupported(f"unexpected {token}")
         function = self.take()
         self.take("(")
-        if function == "contains":
-            value = self.string_value()
+        if function not in ("contains", "starts-with", "re:test"):
+            raise Unsupported(f"function {function}()")
+        value = self.string_value()
+        self.take(",")
+        literal = self.literal()
+        flags = ""
+        if function == "re:test" and self.at(","):
             self.take(",")
-            literal = self.literal()
-            self.take(")")
+            flags = self.literal()
+        self.take(")")
+        if function == "contains":
             return f"{literal!r} in {value}", None
         if function == "starts-with":
-            value = self.string_value()
-            self.take(",")
-            literal = self.literal()
-            self.take(")")
             return f"{value}.startswith({literal!r})", None
-        if function == "re:test":
-            value = self.string_value()
-            self.take(",")
-            pattern = self.literal()
-            flags = ""
-            if self.at(","):
-                self.take(",")
-                flags = self.literal()
-            self.take(")")
-            # lxml's EXSLT regexp: re.compile(pattern, re.UNICODE [| re.IGNORECASE]).search(string)
-            compiled = re.compile(pattern, re.UNICODE | (re.IGNORECASE if "i" in flags else 0))
-            return f"{self.constant(_SearchMemo(compiled))}[{value}]", None
-        raise Unsupported(f"function {function}()")
+        # lxml's EXSLT regexp: re.compile(pattern, re.UNICODE [| re.IGNORECASE]).search(string)
+        compiled = re.compile(literal, re.UNICODE | (re.IGNORECASE if "i" in flags else 0))
+        return f"{self.constant(_SearchMemo(compiled))}[{value}]", None
 
     def literal(self) -> str:
         return self.take(kind="string")[1:-1]
@@ -303,6 +295,17 @@ def _document_order(context, found: set) -> list:
     return [el for el in context.iterdescendants() if el in found]
 
 
+def _attribute_reads(reads: dict[str, str], unions: dict[tuple[str, ...], str]) -> list[str]:
+    """Loop-body lines reading each attribute once into its local, then each attribute union."""
+    lines = [f"        {local} = get({name!r})" for name, local in reads.items()]
+    for names, local in unions.items():
+        present = " + ".join(f"({reads[name]} is not None)" for name in names)
+        only = " or ".join(reads[name] for name in names)
+        # one attribute present (the usual case): it; several: the first in source order
+        lines.append(f"        {local} = (({only}) or '') if {present} < 2 else first_of(el, {names!r})")
+    return lines
+
+
 def _emit(n: int, step: dict, first_only: bool) -> list[str]:
     """Python source of step ``n``: ``_stepN(context) -> list`` or ``_firstN(context) -> element | None``."""
     if step["tags"]:
@@ -315,12 +318,7 @@ def _emit(n: int, step: dict, first_only: bool) -> list[str]:
         if step["first_among_siblings"]:
             body.append("    parents = set()")
     body += [f"    for el in {iterate}:", "        tag = el.tag", "        get = el.get"]
-    body += [f"        {local} = get({name!r})" for name, local in step["reads"].items()]
-    for names, local in step["unions"].items():
-        present = " + ".join(f"({step['reads'][name]} is not None)" for name in names)
-        only = " or ".join(step["reads"][name] for name in names)
-        # one attribute present (the usual case): it; several: the first in source order
-        body.append(f"        {local} = (({only}) or '') if {present} < 2 else first_of(el, {names!r})")
+    body += _attribute_reads(step["reads"], step["unions"])
     body.append(f"        if {step['test']}:")
     if first_only:
         body += ["            return el", "    return None"]
@@ -396,11 +394,7 @@ class FusedFirsts:
         iterate = f"context.iterdescendants({', '.join(map(repr, tags))})" if tags else "context.iterdescendants(_ELEMENT)"
         lines = ["def _fused(context):", f"    first = [None] * {len(steps)}", f"    left = {len(steps)}", "    n = 0",
                  f"    for el in {iterate}:", "        n += 1", "        tag = el.tag", "        get = el.get"]
-        lines += [f"        {local} = get({name!r})" for name, local in shared["reads"].items()]
-        for names, local in shared["unions"].items():
-            present = " + ".join(f"({shared['reads'][name]} is not None)" for name in names)
-            only = " or ".join(shared["reads"][name] for name in names)
-            lines.append(f"        {local} = (({only}) or '') if {present} < 2 else first_of(el, {names!r})")
+        lines += _attribute_reads(shared["reads"], shared["unions"])
         for i, (_, step) in enumerate(steps):
             tag_test = f" and tag in _tags{i}" if step["tags"] else ""
             namespace[f"_tags{i}"] = frozenset(step["tags"] or ())
