@@ -89,13 +89,22 @@ def test_untranslatable_xpath_is_refused():
 
 
 def test_swap_is_scoped_and_nests():
+    from justext.core import define_stoplist
+    from trafilatura import external
+
     originals = {name: list(getattr(xpaths, name)) for name in XPATH_LISTS}
+    plain_stoplist = external.JT_STOPLIST or external.jt_stoplist_init()
     with compiled_xpaths():
         with compiled_xpaths():
             assert any(isinstance(x, CompiledXPath) for x in xpaths.OVERALL_DISCARD_XPATH)
+            # jusText's stop list: the same words, hashed once, and jusText's cache answers the same set
+            hashed = external.JT_STOPLIST
+            assert hashed is not plain_stoplist and hashed == plain_stoplist and hash(hashed) == hash(plain_stoplist)
+            assert define_stoplist(hashed) == define_stoplist(plain_stoplist)
         assert any(isinstance(x, CompiledXPath) for x in xpaths.OVERALL_DISCARD_XPATH)
     for name, items in originals.items():
         assert all(a is b for a, b in zip(getattr(xpaths, name), items, strict=True)), name
+    assert external.JT_STOPLIST is plain_stoplist
     # every list curate swaps is translated whole
     assert all(compiled is not None for entries in compiled_lists().values() for _, compiled in entries)
 
