@@ -373,10 +373,11 @@ _PHONE_CONTEXT = re.compile(
     re.IGNORECASE,
 )
 # "… 3660170548 (fax)", "042 078 6381-office": the label after the number.
-_PHONE_CONTEXT_AFTER = re.compile(
-    r"[ \-–(:]{0,3}(?:office|fax|mobile|home|work|cell|tel|phone|ext|direct|landline|handy|bureau|büro|portable|móvil)\b",
-    re.IGNORECASE,
-)
+_PHONE_LABELS = r"(?:office|fax|mobile|home|work|cell|tel|phone|ext|direct|landline|handy|bureau|büro|portable|móvil)\b"
+_PHONE_CONTEXT_AFTER = re.compile(r"[ \-–(:]{0,3}" + _PHONE_LABELS, re.IGNORECASE)
+# The label attached by a dash, colon or parenthesis ("92 34 70-Office", "92 34 70 (fax)"): what
+# lets a six-digit run count as a phone ("12 34 56 office" does not).
+_PHONE_LABEL_ATTACHED = re.compile(r" ?[\-–(:] ?" + _PHONE_LABELS, re.IGNORECASE)
 _CAPITALISED_NEXT = re.compile(r" +[A-Z]")
 _DATE_SHAPES = ((4, 2, 2), (2, 2, 4), (2, 2, 2), (1, 2, 4), (2, 1, 4), (1, 1, 4), (4, 1, 1), (4, 2, 1), (4, 1, 2))
 
@@ -410,10 +411,14 @@ def find_phones(text: str, options: DetectorOptions, regions: tuple[str, ...] = 
     regions = tuple(dict.fromkeys((*regions, *options.default_regions)))
     for m in _PHONE.finditer(text):
         prefix, body = m.group(1), m.group(2)
-        groups = re.findall(r"\d+", body)
-        digits = "".join(groups)
         start = m.start() if prefix else m.start(2)
         end = m.end()
+        if m.group(3) is None and body.endswith(")") and body.count(")") > body.count("("):
+            # "(0900 4683643)": the run began inside parentheses (the "(" is not part of it), so its
+            # closing ")" is the text's, not the number's
+            body, end = body[:-1].rstrip(), m.start(2) + len(body[:-1].rstrip())
+        groups = re.findall(r"\d+", body)
+        digits = "".join(groups)
         if _PHONE_END_BAD.match(text, end):
             continue
         separators = {c for c in body if c in " .-/"}
@@ -430,6 +435,12 @@ def find_phones(text: str, options: DetectorOptions, regions: tuple[str, ...] = 
             if 8 <= len(digits) <= 15 and phonenumbers.is_possible_number_with_reason(parsed) == _POSSIBLE:
                 yield start, end, PHONE
             continue
+        lengths = [len(g) for g in groups]
+        if len(digits) == 6 and len(groups) >= 2 and min(lengths) >= 2 and (
+                _PHONE_LABEL_ATTACHED.match(text, end) or _PHONE_CONTEXT.search(text[max(0, start - 40):start])):
+            # "92 34 70-Office", "Tel: 92 34 70": a short local number, labelled as a phone
+            yield start, end, PHONE
+            continue
         if not 7 <= len(digits) <= 15:
             continue
         # Shapes that are something else: dates, decimals ("3.14159"), dotted quads, year ranges.
@@ -442,7 +453,6 @@ def find_phones(text: str, options: DetectorOptions, regions: tuple[str, ...] = 
         if "/" in separators and len(groups) <= 3 and not _PHONE_CONTEXT.search(text[max(0, start - 40):start]):
             continue  # "12/345/678" is as often a reference or a fraction as a phone
         paren_area = body.lstrip().startswith("(")
-        lengths = [len(g) for g in groups]
         one_kind = len(separators - {" "}) <= 1
         # Grouped like a printed number: three or more groups, or an area code in parentheses.
         shaped = (len(groups) >= 3 or paren_area) and min(lengths[1:]) >= 2 and one_kind and len(digits) >= 8

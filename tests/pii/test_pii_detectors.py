@@ -169,6 +169,15 @@ def test_private_key_block_url_credentials_and_assignments():
     ("call me at 555 0199.", "555 0199"),
     ("联系电话+86 10 5942 7158。", "+86 10 5942 7158"),
     ("3660170548 (fax)", "3660170548"),
+    # in parentheses (issue 16: a real .nl page's "(0900 4683643)" was missed; the ")" made it unbalanced)
+    ("Klantenservice (0900 4683643) is open", "0900 4683643"),
+    ("our London desk (+44 20 7946 0958).", "+44 20 7946 0958"),
+    ("Amsterdam (020 123 4567)", "020 123 4567"),
+    ("Berlin (030 1234567)", "030 1234567"),
+    ("(212) 555-0199", "(212) 555-0199"),
+    # six digits, labelled as a phone right after
+    ("92 34 70-Office", "92 34 70"),
+    ("Tel 92 34 70 (fax)", "92 34 70"),
 ])
 def test_phone_found(text, value):
     assert (value, PHONE) in found(text)
@@ -178,6 +187,7 @@ def test_phone_found(text, value):
     "on 2024-01-15 at noon", "in 15.01.2024", "between 1998-2004", "pi is 3.14159265", "ISBN 0-306-40615-2",
     "population 12 345 678", "INT_MAX = 2147483647", "order 123456789 shipped", "chapter 12, 345 pages", "+1 2",
     "page 975 3968 Bay Street",
+    "(12 34 56)", "in (2019)", "version (1.2.3)", "sizes (38 40 42) in stock", "(1998-2004)", "score 12 34 56 office",
 ])
 def test_phone_refused(text):
     assert not [f for f in found(text) if f[1] == PHONE], found(text)

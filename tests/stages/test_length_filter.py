@@ -1,9 +1,12 @@
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from pydantic import ValidationError
 
 from curate.schema import DOCUMENT_SCHEMA, REJECT_SCHEMA, conform
+from curate.filters.words import script_word_count
 from curate.stages.length_filter import LengthFilter, LengthFilterParams
+from tests.conftest import shared_path
 
 
 def _batch(texts):
@@ -34,3 +37,56 @@ def test_params_validated():
         LengthFilterParams(min_words=10, max_words=2)
     with pytest.raises(ValidationError):
         LengthFilterParams(min_wordz=1)
+
+
+# ----- words by script: the stage runs before language ID -----
+
+def _sentences(lang: str, n: int) -> list[str]:
+    path = shared_path("data", "langid", "lingua", "sentences", f"{lang}.txt")
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()][:n]
+
+
+@pytest.mark.parametrize("lang", ["ja", "zh", "th"])
+def test_unspaced_scripts_are_counted_by_characters(lang):
+    """Six real sentences make a paragraph in any language and are kept, as six English ones are;
+    one short sentence is not. By whitespace tokens the CJK paragraphs were a few "words"."""
+    sentences = _sentences(lang, 60)
+    joiner = " " if lang == "th" else ""  # Thai separates sentences with a space, CJK with none
+    paragraphs = [joiner.join(sentences[i:i + 6]) for i in range(0, 60, 6)]
+    if lang != "th":
+        assert all(len(p.split()) < 50 for p in paragraphs)  # what the whitespace count saw
+    out = LengthFilter(LengthFilterParams(min_words=50)).process(_batch(paragraphs))
+    assert out.rejected.num_rows == 0, out.rejected.column("detail").to_pylist()
+    assert out.kept.column("word_count").to_pylist() == [script_word_count(p) for p in paragraphs]
+    short = LengthFilter(LengthFilterParams(min_words=50)).process(_batch([min(sentences, key=len)]))
+    assert short.rejected.column("reason").to_pylist() == ["too_few_words"]
+
+
+def test_spaced_scripts_count_whitespace_tokens_as_before():
+    texts = [" ".join(_sentences("en", 6)), " ".join(_sentences("ko", 6)), "one - two,  three\nfour", "", "   ", None]
+    out = LengthFilter(LengthFilterParams(min_words=0)).process(_batch(texts))
+    assert out.kept.column("word_count").to_pylist() == [len((t or "").split()) for t in texts]
+
+
+def test_mixed_script_words():
+    # 13 Han/kana characters make 6.5 -> 6 words; "2020" and "Tokyo" are words; "。" and "、" are not
+    assert script_word_count("東京タワーは2020年に改修された。Tokyo、") == 6 + 2
+    assert script_word_count("สวัสดีครับ") == 5
+    assert script_word_count("東京", chars_per_word=1.0) == 2
+
+
+@pytest.mark.parametrize("name", ["jpn", "cmn_hans", "cmn_hant", "tha"])
+def test_real_declaration_paragraphs_pass(name):
+    """The Universal Declaration in Japanese, Chinese and Thai, cut into passages of 120+
+    characters (consecutive lines): each passes the 50-word floor; by whitespace tokens each failed."""
+    text = shared_path("data", "langid", "udhr", "udhr2", f"{name}.txt").read_text(encoding="utf-8")
+    paragraphs, lines = [], []
+    for line in filter(None, map(str.strip, text.splitlines())):
+        lines.append(line)
+        if sum(map(len, lines)) >= 120:
+            paragraphs.append("\n".join(lines))
+            lines = []
+    assert len(paragraphs) >= 10
+    assert all(len(p.split()) < 50 for p in paragraphs)  # what the whitespace count saw
+    out = LengthFilter(LengthFilterParams(min_words=50)).process(_batch(paragraphs))
+    assert out.rejected.num_rows == 0, out.rejected.column("detail").to_pylist()
