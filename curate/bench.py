@@ -302,6 +302,70 @@ def bench_extraction_section(corpus_dir: Path | None, synthetic_pages: int, shar
     return section
 
 
+def _urls(corpus_dir: Path) -> list[str]:
+    from curate.readers import list_inputs, read_file
+
+    urls: list[str] = []
+    for f in list_inputs(str(corpus_dir)):
+        for out in read_file(f, batch_size=512):
+            urls.extend(u for u in out.kept.column("url").to_pylist() if u)
+    return urls
+
+
+def bench_url_filter(corpus_dir: Path | None, shared: Path, repeats: int, batch_rows: int = 1024) -> dict:
+    """url_filter's URLs per CPU-second in one process, on the sample corpus's URLs, the real
+    URLs of ../shared's WARC files, and URLs on UT1-listed adult domains (every one dropped);
+    its first setup (building the hash array from the 4.56M-domain list) and a cached setup."""
+    import pyarrow as pa
+
+    from curate.filters.url_blocklist import _cache_dir, find_source
+    from curate.schema import DOCUMENT_SCHEMA, conform
+    from curate.stages.url_filter import UrlFilter, UrlFilterParams
+
+    sets = {}
+    if corpus_dir is not None:
+        sets["sample corpus URLs"] = _urls(corpus_dir)
+    if (shared / "data" / "warc").is_dir():
+        sets["real WARC record URLs (../shared)"] = _urls(shared / "data" / "warc")
+    listed = find_source("adult", None).read("domains")
+    rng = random.Random(3)
+    sets["URLs on listed adult domains"] = [f"https://www.{d}/page/{i}" for i, d in enumerate(rng.sample(listed, 20000))]
+    source = find_source("adult", None)
+    cached = _cache_dir().glob(f"adult-{source.fingerprint()[:32]}.npz")
+    for path in cached:
+        path.unlink()  # time the first build too
+    started = time.process_time()
+    UrlFilter(UrlFilterParams()).ensure_setup()
+    first_setup = time.process_time() - started
+    started = time.process_time()
+    stage = UrlFilter(UrlFilterParams())
+    stage.ensure_setup()
+    cached_setup = time.process_time() - started
+    out = {"setup_cpu_seconds": {"first (builds the cache)": round(first_setup, 2), "cached": round(cached_setup, 3)},
+           "domains_listed_adult": len(stage._lists[0]), "sets": {}}
+    for name, urls in sets.items():
+        # at least 20k URLs per timing: the real set is small, so it is cycled
+        reps = max(1, 20000 // max(1, len(urls)))
+        pool = (urls * reps)[: max(len(urls), 20000)]
+        batches = [conform(pa.table({"id": [str(i) for i in range(len(chunk))], "url": chunk}), DOCUMENT_SCHEMA)
+                   for chunk in (pool[i:i + batch_rows] for i in range(0, len(pool), batch_rows))]
+        timings, removed = [], 0
+        for _ in range(repeats):
+            started = time.process_time()
+            removed = sum(stage.process(b).rejected.num_rows for b in batches)
+            timings.append(time.process_time() - started)
+        out["sets"][name] = {"urls": len(urls), "timed_urls": len(pool), "removed_share": round(removed / len(pool), 4),
+                             "urls_per_cpu_second": round(len(pool) / statistics.median(timings))}
+    return out
+
+
+def _print_url_filter(section: dict) -> None:
+    print(f"url_filter, 1 process (URLs per CPU-second, median); setup {section['setup_cpu_seconds']}, "
+          f"{section['domains_listed_adult']} adult domains")
+    for name, r in section["sets"].items():
+        print(f"  {name + ' (' + str(r['urls']) + ')':<70} {r['urls_per_cpu_second']:>10}   removed {r['removed_share']:.1%}")
+
+
 def _print_extraction(section: dict) -> None:
     print(f"\n{'extraction, 1 process (pages per CPU-second, median)':<70} {'pages/s':>8} {'x base':>7} {'+peak MiB':>9} {'F1':>6}")
     for pages_name, by_extractor in section.items():
@@ -1589,7 +1653,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dedup-shard-mib", type=float, default=4.0, help="output shard size (MiB of input) for the dedup-only runs")
     parser.add_argument("--runs-pages", type=int, default=2000, help="pages of the smaller `curate run` corpus (scale, CPU and checkpoint figures)")
     parser.add_argument("--runs-scale", type=int, default=5, help="the larger `curate run` corpus is this many times the smaller")
-    parser.add_argument("--only", choices=["runs", "classifiers", "extraction"], help="run only this section")
+    parser.add_argument("--only", choices=["runs", "classifiers", "extraction", "url_filter"], help="run only this section")
     parser.add_argument(
         "--shared", default=str(Path(__file__).resolve().parents[1] / ".." / "shared"),
         help="the ../shared folder: its real pages (with gold) and WARC records join the extraction comparison (skipped when absent)")
@@ -1618,6 +1682,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"results: {args.out}")
         return 0
 
+    if args.only == "url_filter":
+        with tempfile.TemporaryDirectory(prefix="curate-bench-") as tmp:
+            generate_sample_corpus(Path(tmp) / "corpus", seed=1, pages=args.pages)
+            url_filter = bench_url_filter(Path(tmp) / "corpus" / "warc", Path(args.shared), args.repeats)
+        Path(args.out).write_text(json.dumps({"machine": _machine(), "url_filter_single_process": url_filter}, indent=2) + "\n")
+        _print_url_filter(url_filter)
+        print(f"results: {args.out}")
+        return 0
+
     if args.only == "classifiers":
         with tempfile.TemporaryDirectory(prefix="curate-bench-") as tmp:
             generate_sample_corpus(Path(tmp) / "corpus", seed=1, pages=args.pages)
@@ -1637,6 +1710,7 @@ def main(argv: list[str] | None = None) -> int:
         corpus_dir = tmp / "corpus" / "warc"
         corpus_bytes = sum(p.stat().st_size for p in corpus_dir.rglob("*") if p.is_file())
         extraction = bench_extraction_section(corpus_dir, args.extract_pages, Path(args.shared), args.repeats)
+        url_filter = bench_url_filter(corpus_dir, Path(args.shared), args.repeats)
         real = _real_pages(Path(args.real_pages))
         documents = section_documents(corpus_dir, args.pii_docs, real, Path(args.real_pages).parent.name)
         pii = bench_pii_section(documents, Path(args.pii_eval), args.repeats)
@@ -1659,6 +1733,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": _machine(),
         "corpus": {"pages": args.pages, "bytes": corpus_bytes, "generate_seconds": round(gen_s, 2), "summary": str(corpus)},
         "extraction_single_process": extraction,
+        "url_filter_single_process": url_filter,
         "pipeline": pipeline,
         "pii_single_process": pii,
         "lang_id_and_heuristic_filters_single_process": lang_heuristics,
@@ -1672,6 +1747,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ncorpus: {args.pages} pages, {corpus_bytes / 2**20:.1f} MiB; medians of {args.repeats} runs; {os.cpu_count()} CPUs")
     print(f"{'measurement':<84} {'docs/s':>10}")
     _print_extraction(extraction)
+    _print_url_filter(url_filter)
     _print_pii(pii)
     _print_lang_heuristics(lang_heuristics)
     _print_classifiers(classifiers)

@@ -225,6 +225,7 @@ def build_card(
         "dedup": dedup_summary(stages),
         "pii": pii_summary(stages),
         "extraction": extraction_summary(stages),
+        "url_filter": url_filter_summary(stages),
         "timing": {"wall_seconds": round(wall_s, 2), "documents_per_second": round(ledger["input_documents"] / wall_s, 1) if wall_s else None},
     }
     card["quality_filters"] = quality_filter_summary(stages, config, shards_root or out_dir, data, rejects)
@@ -304,6 +305,41 @@ def _extraction_section(extraction: dict | None) -> list[str]:
              "| path | what produced the text | documents |", "|---|---|---:|"]
     lines += [f"| {path} | {what} | {extraction['by_path'][path]} |" for path, _, what in EXTRACTION_PATHS]
     return lines + [""]
+
+
+def url_filter_summary(stages: list[dict]) -> dict | None:
+    """Pages the URL filter removed, per block-list category and for banned URL words (from its
+    counters; the reject rows hold each page's category or word in their detail). None without one."""
+    entry = next((e for e in stages if e["stage"] == "url_filter"), None)
+    if entry is None:
+        return None
+    counters, params = entry["counters"], entry.get("params", {})
+    categories = [*params.get("categories", []), *(["deny"] if params.get("deny_domains") else [])]
+    by_category = {c: int(counters.get(f"rejected_{c}", 0)) for c in categories}
+    by_category.update({k[len("rejected_"):]: int(v) for k, v in counters.items()
+                        if k.startswith("rejected_") and k != "rejected_banned_word" and k[len("rejected_"):] not in by_category})
+    return {
+        "stage": entry["stage"],
+        "documents_in": entry["documents_in"],
+        "by_category": by_category,
+        "banned_word": int(counters.get("rejected_banned_word", 0)),
+        "without_url": int(counters.get("documents_without_url", 0)),
+        "allow_domains": len(params.get("allow_domains", [])),
+        "deny_domains": len(params.get("deny_domains", [])),
+    }
+
+
+def _url_filter_section(summary: dict | None) -> list[str]:
+    if not summary:
+        return []
+    lines = ["## URL filter", "",
+             f"`{summary['stage']}` read {summary['documents_in']} documents ({summary['without_url']} without a URL, kept); "
+             f"the run's allow list holds {summary['allow_domains']} domains and its deny list {summary['deny_domains']}. "
+             "Reject rows name the category or the word in their detail.", "",
+             "| removed by | documents |", "|---|---:|"]
+    lines += [f"| block list `{category}` | {n} |" for category, n in summary["by_category"].items()]
+    lines += [f"| banned URL words | {summary['banned_word']} |", ""]
+    return lines
 
 
 def pii_summary(stages: list[dict]) -> dict | None:
@@ -624,6 +660,7 @@ def render_readme(card: dict) -> str:
         reasons = ", ".join(f"{k}: {v}" for k, v in s["rejected_by_reason"].items()) or "—"
         lines.append(f"| {s['stage']} | {s['documents_in']} | {s['kept']} | {s['rejected']} | {reasons} | {s['documents_per_busy_second'] or '—'} |")
     lines += ["", "![ledger](plots/ledger.png)", "", "![stages](plots/stages.png)", ""]
+    lines += _url_filter_section(card.get("url_filter"))
     lines += _extraction_section(card.get("extraction"))
     lines += _pii_section(card.get("pii"))
     lines += _scores_section(card)

@@ -13,7 +13,7 @@ VALID = {
 def test_shipped_pipeline_loads_and_hash_is_stable():
     a = load_pipeline(REPO / "pipelines" / "llama3.yaml")
     b = load_pipeline(REPO / "pipelines" / "llama3.yaml")
-    assert [s.cls.name for s in a.stages][:2] == ["extract_html", "length_filter"]
+    assert [s.cls.name for s in a.stages][:3] == ["url_filter", "extract_html", "length_filter"]
     assert a.config_hash() == b.config_hash() and len(a.config_hash()) == 64
     resolved = a.resolved()
     # Defaults are filled in, so the card records every parameter actually used.

@@ -57,11 +57,11 @@ def test_ledger_balances_and_card_is_complete(sample_run):
     assert ledger["input_documents"] == ledger["kept"] + ledger["rejected_total"]
     assert ledger["input_documents"] >= 300  # every page is a document (or a read reject)
     assert 0 < ledger["kept"] < ledger["input_documents"]
-    assert [s["stage"] for s in card["stages"]] == ["read", "extract_html", "length_filter", "url_key", "pii_scrub", "lang_id", "url_dedup", "exact_dedup", "fuzzy_dedup", "line_dedup",
+    assert [s["stage"] for s in card["stages"]] == ["read", "url_filter", "extract_html", "length_filter", "url_key", "pii_scrub", "lang_id", "url_dedup", "exact_dedup", "fuzzy_dedup", "line_dedup",
         "gopher_repetition", "gopher_quality", "c4_quality", "dirty_words", "token_distribution",
         "quality_static", "static_labels", "embed_classifier"]
     # Ray runs the extraction in each worker's main thread, so the per-document time bound holds.
-    extract = card["stages"][1]
+    extract = card["stages"][2]
     assert extract["counters"].get("documents_bound_by_watchdog", 0) == 0
     assert extract["counters"]["html_bytes_in"] > 0 and extract["counters"]["code_blocks_kept"] > 0
     # every document extract_html kept is counted under the path that produced its text
@@ -69,6 +69,11 @@ def test_ledger_balances_and_card_is_complete(sample_run):
     assert paths["stage"] == "extract_html" and paths["strategy"] == "container"
     assert sum(paths["by_path"].values()) == extract["kept"] and paths["by_path"]["container"] > 0
     assert "## Extraction paths" in (result.out_dir / "README.md").read_text()
+    # the URL filter's removals per category and for words add up to its rejects
+    url_filter = card["url_filter"]
+    assert url_filter["documents_in"] == card["stages"][0]["kept"]
+    assert sum(url_filter["by_category"].values()) + url_filter["banned_word"] == card["stages"][1]["rejected"]
+    assert "adult" in url_filter["by_category"] and "## URL filter" in (result.out_dir / "README.md").read_text()
     for key in ("run_id", "created", "code", "pipeline", "input", "environment", "output", "timing"):
         assert key in card
     assert card["pipeline"]["config_sha256"] == load_pipeline(REPO / "pipelines" / "llama3.yaml").config_hash() or card["pipeline"]["resolved"]["output"]["shard_input_mib"] == 0.25

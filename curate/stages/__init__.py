@@ -9,6 +9,7 @@ import importlib
 from curate.stages.base import Stage, StageOutput, StageParams, reject_rows
 
 _STAGE_MODULES = [
+    "curate.stages.url_filter",
     "curate.stages.extract_html",
     "curate.stages.length_filter",
     "curate.stages.url_key",

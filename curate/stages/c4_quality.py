@@ -49,7 +49,10 @@ class C4QualityParams(StageParams):
     policy_phrases: tuple[str, ...] = Field(default=POLICY_PHRASES, description="lower-case substrings that mark a policy line")
     remove_citations: bool = Field(default=True, description="remove [1], [edit], [citation needed] from lines (before the checks)")
     # document rules
-    reject_lorem_ipsum: bool = Field(default=True, description='reject pages containing "lorem ipsum"')
+    reject_lorem_ipsum: bool = Field(default=True, description='reject pages containing "lorem ipsum" or a line of placeholder text')
+    lorem_vocabulary_frac: float | None = Field(
+        default=0.8, gt=0, le=1, description="a line with this share of lorem-ipsum vocabulary is placeholder text (null: the phrase only, as C4)")
+    lorem_min_words: int = Field(default=12, ge=1, description="words a line needs before its lorem-ipsum share counts")
     reject_curly_brace: bool = Field(default=True, description='reject pages containing "{" (drops code and LaTeX)')
     document_rules_scope: Literal["page", "kept_lines"] = Field(
         default="page", description="where lorem ipsum and '{' are looked for: the whole page (the paper) or the lines kept (TFDS)")
@@ -80,7 +83,7 @@ def enabled_rules(p: C4QualityParams) -> list[str]:
 
 class C4Quality(Stage):
     name = "c4_quality"
-    version = "1"
+    version = "2"  # 2: placeholder-text lines without the phrase
     Params = C4QualityParams
     writes = dict(COLUMNS)
 
@@ -101,7 +104,8 @@ class C4Quality(Stage):
             require_terminal_punct=p.require_terminal_punct, terminal_punctuation=p.terminal_punctuation,
             min_words_per_line=p.min_words_per_line, remove_javascript_lines=p.remove_javascript_lines,
             remove_policy_lines=p.remove_policy_lines, policy_phrases=tuple(x.lower() for x in p.policy_phrases),
-            scope=p.document_rules_scope, chars_per_word=p.unspaced_chars_per_word)
+            scope=p.document_rules_scope, chars_per_word=p.unspaced_chars_per_word,
+            lorem_vocabulary_frac=p.lorem_vocabulary_frac if p.reject_lorem_ipsum else None, lorem_min_words=p.lorem_min_words)
 
     def score(self, batch: pa.Table) -> tuple[pa.Table, list[list[tuple[str, str]]], dict[str, float]]:
         """``batch`` with the score columns (and the edited text when ``edit_lines``), per document
@@ -128,7 +132,8 @@ class C4Quality(Stage):
                 counters[f"c4_lines_removed_{rule}"] += count
             doc_hits = []
             if p.reject_lorem_ipsum and r.lorem_ipsum:
-                doc_hits.append(("c4_lorem_ipsum", 'contains "lorem ipsum"'))
+                doc_hits.append(("c4_lorem_ipsum", 'contains "lorem ipsum"' if r.lorem_phrase else
+                                 f"placeholder line: {r.lorem_line[0]:.2f} of {r.lorem_line[1]} words lorem-ipsum vocabulary"))
             if p.reject_curly_brace and r.curly_brace:
                 doc_hits.append(("c4_curly_brace", 'contains "{"'))
             if p.reject_emptied and r.lines == r.lines_removed:

@@ -124,6 +124,45 @@ def test_lorem_ipsum_rule():
     assert _run([hidden], document_rules_scope="kept_lines").rejected.num_rows == 0
 
 
+def _latin_documents(sentences_per_document: int) -> list[str]:
+    from tests.conftest import shared_path
+
+    path = shared_path("data", "langid", "lingua", "sentences", "la.txt")
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [" ".join(lines[i:i + sentences_per_document]) for i in range(0, len(lines), sentences_per_document)]
+
+
+def test_placeholder_text_without_the_phrase_is_lorem_ipsum():
+    """Generated placeholder paragraphs (Faker's Latin, the classic passage cut after its first two
+    words) on otherwise good pages: every page rejected, in any language label."""
+    from faker import Faker
+
+    fake = Faker("la")
+    fake.seed_instance(11)
+    pages = [_page(fake.paragraph(nb_sentences=5)) for _ in range(200)]
+    pages.append(_page("Dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua."))
+    for langs in (None, ["la"] * len(pages), ["en"] * len(pages)):
+        out = _run(pages, langs, edit_lines=False)
+        assert out.kept.num_rows == 0
+        assert set(out.rejected.column("reason").to_pylist()) == {"c4_lorem_ipsum"}
+    detail = out.rejected.column("detail").to_pylist()[-1]
+    assert detail == "placeholder line: 1.00 of 17 words lorem-ipsum vocabulary", detail
+    # C4's own rule (the phrase only) keeps them
+    assert _run(pages, lorem_vocabulary_frac=None).rejected.filter(
+        pa.compute.equal(pa.compute.field("reason"), "c4_lorem_ipsum")).num_rows == 0
+
+
+def test_real_latin_is_not_placeholder_text():
+    """lingua's Latin sentences (one per line and six per line) and the Latin UDHR: no line is
+    taken for placeholder text (their lorem-ipsum vocabulary share is at most 0.46 on a line)."""
+    from tests.conftest import shared_path
+
+    udhr = shared_path("data", "langid", "udhr", "udhr2", "lat.txt").read_text(encoding="utf-8")
+    for text in ("\n".join(_latin_documents(1)), "\n".join(_latin_documents(6)), udhr):
+        r = c4_clean(text, C4Rules())
+        assert r.lorem_line is None and not r.lorem_ipsum
+
+
 def test_curly_brace_rule():
     code = _page("function show() {", "  return 1;", "}")
     out = _run([code])
