@@ -87,7 +87,7 @@ class C4Rules:
     scope: str = "page"  # where lorem ipsum / "{" are looked for: "page" or "kept_lines"
     chars_per_word: float = 2.0
     lorem_vocabulary_frac: float | None = 0.8  # a line this much lorem-ipsum vocabulary is placeholder text (None: off)
-    lorem_min_words: int = 12  # ... when it has at least this many words
+    lorem_min_words: int = 8  # ... when it has at least this many words
 
 
 @dataclass
@@ -116,8 +116,9 @@ class C4Result:
 # de Finibus passage (the classic text below) or from a fixed list of ~180 Latin words (Faker's "la"
 # provider, a curate dependency). Real Latin shares its common words (et, in, est, non, sed...):
 # on 6-sentence documents of lingua's Latin sentences at most 29 % of the words are in this
-# vocabulary, 46 % on a single sentence of 12+ words, 40 % on a line of the Latin UDHR; generated
+# vocabulary, 46 % on a single sentence of 8+ words, 40 % on a line of the Latin UDHR; generated
 # placeholder lines are 100 %. Language ID labels such text Latin, so no stop-word rule catches it.
+# Lines are split on whitespace whatever the page's language (a Latin line on a Japanese page counts).
 _CLASSIC_LOREM = (
     "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore "
     "magna aliqua enim ad minim veniam quis nostrud exercitation ullamco laboris nisi aliquip ex ea commodo consequat "
@@ -152,7 +153,7 @@ def c4_clean(text: str | None, rules: C4Rules = C4Rules(), unspaced: bool = Fals
     lines = removed = citations = no_term = short = js = policy = sentences = 0
     kept_lorem = kept_curly = False
     lorem_line = kept_lorem_line = None
-    check_lorem = rules.lorem_vocabulary_frac is not None and not unspaced
+    check_lorem = rules.lorem_vocabulary_frac is not None
     min_chars = rules.min_words_per_line * rules.chars_per_word
     for raw in text.split("\n"):
         line = raw.strip()

@@ -52,7 +52,7 @@ class C4QualityParams(StageParams):
     reject_lorem_ipsum: bool = Field(default=True, description='reject pages containing "lorem ipsum" or a line of placeholder text')
     lorem_vocabulary_frac: float | None = Field(
         default=0.8, gt=0, le=1, description="a line with this share of lorem-ipsum vocabulary is placeholder text (null: the phrase only, as C4)")
-    lorem_min_words: int = Field(default=12, ge=1, description="words a line needs before its lorem-ipsum share counts")
+    lorem_min_words: int = Field(default=8, ge=1, description="words a line needs before its lorem-ipsum share counts")
     reject_curly_brace: bool = Field(default=True, description='reject pages containing "{" (drops code and LaTeX)')
     document_rules_scope: Literal["page", "kept_lines"] = Field(
         default="page", description="where lorem ipsum and '{' are looked for: the whole page (the paper) or the lines kept (TFDS)")
