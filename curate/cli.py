@@ -17,6 +17,7 @@ DEFAULT_PIPELINE = "pipelines/llama3.yaml"
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from curate.config import ConfigError, load_pipeline
+    from curate.readers.listing import CorpusError
     from curate.run import OutError, ResumeRefused, RunError, run_pipeline
 
     try:
@@ -36,7 +37,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         result = run_pipeline(config, corpus, args.out, cards_dir=args.cards_dir, ray_address=address, run_id=args.run_id,
                               work_dir=args.work, fresh=args.fresh, force=args.force)
-    except (OutError, ResumeRefused) as e:
+    except (OutError, ResumeRefused, CorpusError) as e:
         print(f"curate run: {e}", file=sys.stderr)
         return 2
     except (RunError, ValueError, FileNotFoundError) as e:
@@ -61,6 +62,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"rejects: {result.out_dir / 'rejects'}")
     print(f"card: {result.out_dir / 'README.md'} and {result.card_dir}")
     print(f"verify: curate audit {result.out_dir}")
+    if ledger["input_documents"] == 0:
+        files = result.card["input"]["file_count"]
+        print(f"curate run: nothing was read: the corpus's {files} input file(s) hold no document, so OUT has a card "
+              "and no data (exit status 3)", file=sys.stderr)
+        return 3
+    if ledger["kept"] == 0:
+        print(f"curate run: warning: every one of the {ledger['input_documents']} documents was rejected; "
+              "OUT has a card and rejects, and no data", file=sys.stderr)
     return 0
 
 

@@ -33,3 +33,30 @@ def test_bad_pipeline_fails_before_any_work_naming_the_key(tmp_path, capsys):
 def test_audit_of_a_missing_card_is_a_clear_error(tmp_path, capsys):
     assert main(["audit", str(tmp_path)]) == 2
     assert "no card.json found" in capsys.readouterr().err
+
+
+def test_a_corpus_without_input_files_cannot_start(tmp_path, capsys):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "notes.txt").write_text("not a corpus")
+    code = main(["run", "--corpus", str(tmp_path / "corpus"), "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert "holds no WARC/ARC/WET, JSONL or Parquet file (1 other file(s) skipped)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_corpus_of_empty_files_says_nothing_was_read(ray_session, tmp_path, capsys):
+    """Empty input files: the run finishes with a balanced 0 = 0 + 0 card, says that nothing was
+    read and exits 3; its mix (the shipped pipeline's) says there was nothing to mix."""
+    import json
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.jsonl").write_text("")
+    (tmp_path / "corpus" / "b.jsonl").write_text("")
+    code = main(["run", "--corpus", str(tmp_path / "corpus"), "--out", str(tmp_path / "out"), "--cards-dir", str(tmp_path / "cards")])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "nothing was read: the corpus's 2 input file(s) hold no document" in err
+    card = json.loads((tmp_path / "out" / "card.json").read_text())
+    assert card["ledger"]["input_documents"] == 0 and card["ledger"]["balanced"]
+    assert card["mix"]["notes"] == ["nothing to mix: the run kept no document"]
+    assert main(["audit", str(tmp_path / "out")]) == 0

@@ -124,7 +124,8 @@ def build_manifest(*, run_id: str, seed: int, config: dict, tokenizer: dict, pla
                    "repeats": rows - documents, "tokens": tokens, "bytes": sum(s["bytes"] for s in shards), "shards": len(shards)},
         "buckets": buckets,
         "unbucketed": {"documents": plan.unbucketed_documents, "tokens": plan.unbucketed_tokens},
-        "notes": notes,
+        # with no document there is no shortfall or cap to explain: one note says why the mix is empty
+        "notes": notes if documents_in else ["nothing to mix: the run kept no document"],
         "ledger": ledger,
         "shards": shards,
         "not_selected": not_selected,

@@ -41,13 +41,17 @@ def list_inputs(corpus: str) -> list[InputFile]:
     return list_inputs_with_skipped(corpus)[0]
 
 
+class CorpusError(ValueError):
+    """The corpus names nothing curate can read (no such path, or no supported file in it)."""
+
+
 def list_inputs_with_skipped(corpus: str) -> tuple[list[InputFile], list[str]]:
     """(inputs sorted by source, names of the files skipped as not a supported format).
 
-    Raises ValueError when ``corpus`` matches nothing or holds no supported file.
+    Raises CorpusError (a ValueError) when ``corpus`` matches nothing or holds no supported file.
     """
     if not corpus or not corpus.strip():
-        raise ValueError("corpus is empty: give a file, directory, glob or fsspec URI")
+        raise CorpusError("corpus is empty: give a file, directory, glob or fsspec URI")
     fs, path = url_to_fs(corpus.strip())
     local = isinstance(fs, LocalFileSystem)
 
@@ -69,10 +73,10 @@ def list_inputs_with_skipped(corpus: str) -> tuple[list[InputFile], list[str]]:
     elif fs.isfile(path):
         fmt = detect_format(path)
         if fmt is None:
-            raise ValueError(f"corpus {corpus!r} is not a supported input file; expected one of: {_supported()}")
+            raise CorpusError(f"corpus {corpus!r} is not a supported input file; expected one of: {_supported()}")
         return [make_input(path, fs.info(path), None, fmt)], []
     else:
-        raise ValueError(f"corpus {corpus!r} matches no file or directory")
+        raise CorpusError(f"corpus {corpus!r} matches no file or directory")
 
     inputs, skipped = [], []
     for file_path, info in entries.items():
@@ -84,7 +88,7 @@ def list_inputs_with_skipped(corpus: str) -> tuple[list[InputFile], list[str]]:
         else:
             inputs.append(make_input(file_path, info, root, fmt))
     if not inputs:
-        raise ValueError(
+        raise CorpusError(
             f"corpus {corpus!r} holds no WARC/ARC/WET, JSONL or Parquet file "
             f"({len(skipped)} other file(s) skipped); expected one of: {_supported()}"
         )

@@ -190,7 +190,8 @@ def run_mix(engine, index: int, config, data_shards: list[dict], documents_in: i
 
     mix, seed, tokenizer_path = config.mix, config.mix_seed, config.mix_tokenizer_path
     name = f"{index:02d}-mix"
-    shards = sorted(data_shards, key=lambda r: r["path"])
+    # a zero-row shard (a run that kept nothing writes one) has nothing to annotate or copy
+    shards = sorted((s for s in data_shards if s["rows"]), key=lambda r: r["path"])
     units = [Unit(f"{i:05d}", Path(s["path"]).name, {"path": s["path"]}, s["rows"]) for i, s in enumerate(shards)]
     annotated = engine.run(AnnotatePass(f"{name}/annotate", mix, tokenizer_path, seed, document_schema, config.ray.batch_size * 4), units)
     totals: dict[str, int] = {}
