@@ -296,13 +296,23 @@ def _document_order(context, found: set) -> list:
 
 
 def _attribute_reads(reads: dict[str, str], unions: dict[tuple[str, ...], str]) -> list[str]:
-    """Loop-body lines reading each attribute once into its local, then each attribute union."""
-    lines = [f"        {local} = get({name!r})" for name, local in reads.items()]
+    """Loop-body lines reading each attribute once into its local, then each attribute union.
+
+    A quarter of the elements of a real page have no attribute at all: for them one C-level
+    check (``el.attrib`` is false) stands for every ``get`` (each a call into lxml)."""
+    if not reads:
+        return []
+    lines = ["        if el.attrib:", "            get = el.get"]
+    lines += [f"            {local} = get({name!r})" for name, local in reads.items()]
     for names, local in unions.items():
         present = " + ".join(f"({reads[name]} is not None)" for name in names)
         only = " or ".join(reads[name] for name in names)
         # one attribute present (the usual case): it; several: the first in source order
-        lines.append(f"        {local} = (({only}) or '') if {present} < 2 else first_of(el, {names!r})")
+        lines.append(f"            {local} = (({only}) or '') if {present} < 2 else first_of(el, {names!r})")
+    lines.append("        else:")
+    lines.append(f"            {' = '.join(reads.values())} = None")
+    if unions:
+        lines.append(f"            {' = '.join(unions.values())} = ''")
     return lines
 
 
@@ -317,7 +327,7 @@ def _emit(n: int, step: dict, first_only: bool) -> list[str]:
         body.append("    out = []")
         if step["first_among_siblings"]:
             body.append("    parents = set()")
-    body += [f"    for el in {iterate}:", "        tag = el.tag", "        get = el.get"]
+    body += [f"    for el in {iterate}:", "        tag = el.tag"]
     body += _attribute_reads(step["reads"], step["unions"])
     body.append(f"        if {step['test']}:")
     if first_only:
@@ -393,7 +403,7 @@ class FusedFirsts:
         tags = None if any(step["tags"] is None for _, step in steps) else sorted({t for _, step in steps for t in step["tags"]})
         iterate = f"context.iterdescendants({', '.join(map(repr, tags))})" if tags else "context.iterdescendants(_ELEMENT)"
         lines = ["def _fused(context):", f"    first = [None] * {len(steps)}", f"    left = {len(steps)}", "    n = 0",
-                 f"    for el in {iterate}:", "        n += 1", "        tag = el.tag", "        get = el.get"]
+                 f"    for el in {iterate}:", "        n += 1", "        tag = el.tag"]
         lines += _attribute_reads(shared["reads"], shared["unions"])
         for i, (_, step) in enumerate(steps):
             tag_test = f" and tag in _tags{i}" if step["tags"] else ""
