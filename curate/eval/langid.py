@@ -105,6 +105,97 @@ def lingua_accuracy(folder: Path, identifier: LanguageIdentifier | None = None, 
     }
 
 
+def predictor(second_opinion: bool = True, identifier: LanguageIdentifier | None = None):
+    """``predict(texts) -> [(lang, score)]`` as the lang_id stage labels (lid.176, then lingua's
+    second opinion where the stage would ask it); also returns how many texts lingua was asked."""
+    from curate.langid import prepare
+    from curate.langid_second import SecondOpinion
+
+    identifier = identifier if identifier is not None else LanguageIdentifier()
+    second = SecondOpinion(frozenset(identifier.labels)) if second_opinion else None
+    asked = [0]
+
+    def predict(texts: Sequence[str]) -> list[tuple[str, float]]:
+        lines = [prepare(t, identifier.max_chars) for t in texts]
+        predictions = identifier.predict_lines(lines)
+        if second is not None:
+            predictions, n, _ = second.revise(lines, predictions)
+            asked[0] += n
+        return predictions
+
+    predict.asked = asked
+    return predict
+
+
+def _scored(per_language: dict[str, list[tuple[str, str]]]) -> dict:
+    """{code: [(expected, predicted), ...]} -> per-language accuracy, mean, worst."""
+    rows = {}
+    for code, pairs in per_language.items():
+        correct = sum(e == p for e, p in pairs)
+        rows[code] = {"n": len(pairs), "accuracy": correct / len(pairs) if pairs else 0.0,
+                      "confusions": Counter(p for e, p in pairs if e != p).most_common(3)}
+    n = len(rows)
+    return {"per_language": rows, "mean_accuracy": sum(r["accuracy"] for r in rows.values()) / n if n else 0.0,
+            "documents": sum(r["n"] for r in rows.values())}
+
+
+def lingua_documents_accuracy(folder: Path, predict, sentences_per_document: int = 6) -> dict:
+    """Accuracy on documents of ``sentences_per_document`` consecutive lingua sentences (joined by
+    spaces; the remainder that does not fill a document is left out), per language, with the CPU
+    seconds of ``predict``."""
+    data = load_lingua(folder)
+    pairs, seconds = {}, 0.0
+    for code, lines in data.items():
+        n = sentences_per_document
+        docs = [" ".join(lines[i:i + n]) for i in range(0, len(lines) - n + 1, n)]
+        started = time.process_time()
+        predicted = [lang for lang, _ in predict(docs)]
+        seconds += time.process_time() - started
+        pairs[code] = [(LINGUA_TO_LANG[code], p) for p in predicted]
+    result = _scored(pairs)
+    result["cpu_seconds"] = seconds
+    result["sentences_per_document"] = sentences_per_document
+    return result
+
+
+UDHR_TEXTS = Path("data", "langid", "udhr", "udhr2")
+# UDHR file names whose ISO 639-3 code langcodes does not fold into lid.176's code
+_UDHR_FIXES = {"nb": "no", "mly": "ms", "zlm": "ms"}
+
+
+def udhr_code(stem: str) -> str | None:
+    """``deu_1901`` -> de, ``cmn_hans`` -> zh, ``nob`` -> no: the lang of a UDHR file (None when unlabelled)."""
+    import langcodes
+
+    base = stem.split("_", 1)[0]
+    if not base.isalpha():
+        return None  # 007.txt ... 011.txt: unknown varieties
+    code = langcodes.standardize_tag(base, macro=True)
+    return _UDHR_FIXES.get(code, code)
+
+
+def udhr_accuracy(folder: Path, predict, lines_per_document: int = 6) -> dict:
+    """Accuracy on the UDHR translations of the languages lid.176 labels: documents of
+    ``lines_per_document`` consecutive non-empty lines (an article or two), per language (several
+    files of one language, e.g. two scripts, pool their documents)."""
+    pairs: dict[str, list] = {}
+    seconds = 0.0
+    for path in sorted(Path(folder).glob("*.txt")):
+        code = udhr_code(path.stem)
+        if code is None or code not in CODES:
+            continue
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        n = lines_per_document
+        docs = [" ".join(lines[i:i + n]) for i in range(0, len(lines) - n + 1, n)]
+        started = time.process_time()
+        predicted = [lang for lang, _ in predict(docs)]
+        seconds += time.process_time() - started
+        pairs.setdefault(code, []).extend((code, p) for p in predicted)
+    result = _scored(pairs)
+    result["cpu_seconds"] = seconds
+    return result
+
+
 def _batches(texts: Sequence[str], batch_size: int) -> list[pa.Table]:
     out = []
     for start in range(0, len(texts), batch_size):

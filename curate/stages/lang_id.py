@@ -11,6 +11,12 @@ Filtering, in this order (the first that fires is the reason):
 * ``lang_score`` below the language's threshold (``min_score_by_language[lang]``, else
   ``min_score``) -> ``lang_low_score`` (detail ``lang=en score=0.41<0.50``).
 
+Second opinion (``second_opinion``, on by default; ``curate.langid_second``): where lid.176's label
+is in a confusable group (Bosnian/Croatian/Serbian, Malay/Indonesian, Bokmål/Nynorsk/Danish,
+Afrikaans/Dutch) or its probability is under ``second_opinion_below``, lingua (offline, in its
+wheel) decides; ``lang_score`` is then lingua's confidence. Counters ``second_opinion_asked`` and
+``second_opinion_changed``.
+
 With the defaults (keep everything, thresholds 0) the stage only labels. Counters: documents per
 language over every scored document, kept and rejected (``lang_<code>``), and the characters the
 model read (``chars_scanned``; texts are read up to ``max_chars``). The card draws a histogram of
@@ -26,6 +32,7 @@ import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
 from curate.langid import ALIASES, CODES, DEFAULT_MAX_CHARS, LanguageIdentifier, bundled_model_path, prepare
+from curate.langid_second import DEFAULT_ACCEPT, DEFAULT_BELOW, SecondOpinion
 from curate.models.resolve import file_sha256
 from curate.stages.base import ScoreHistogram, Stage, StageOutput, StageParams
 
@@ -58,6 +65,10 @@ class LangIdParams(StageParams):
         default={}, description="per-language thresholds, replacing min_score for that language")
     max_chars: int | None = Field(
         default=DEFAULT_MAX_CHARS, ge=1, description="characters of each text the model reads (its head; null: all)")
+    second_opinion: bool = Field(default=True, description="ask lingua where lid.176 is in a confusable group or unsure")
+    second_opinion_below: float = Field(default=DEFAULT_BELOW, ge=0.0, le=1.0, description="lid.176 probability under which lingua is asked")
+    second_opinion_accept: float = Field(default=DEFAULT_ACCEPT, ge=0.0, le=1.0,
+                                         description="lingua's confidence needed to replace an unsure lid.176 label")
 
     @field_validator("keep")
     @classmethod
@@ -101,7 +112,7 @@ def _format_below(score: float, threshold: float) -> str:
 
 class LangId(Stage):
     name = "lang_id"
-    version = "1"
+    version = "2"  # 2: lingua's second opinion
     Params = LangIdParams
     writes = {"lang": pa.string(), "lang_score": pa.float32()}
     uses_model = True
@@ -120,11 +131,19 @@ class LangId(Stage):
             entry["sha256"] = file_sha256(path)
         if params.model_path is None:
             entry["license"] = "CC BY-SA 3.0 (fastText lid.176)"
-        return [entry]
+        entries = [entry]
+        if params.second_opinion:
+            import importlib.metadata
+
+            entries.append({"role": "lang_id_second_opinion", "model": f"lingua-language-detector {importlib.metadata.version('lingua-language-detector')}",
+                            "license": "Apache-2.0 (lingua, models in its wheel)"})
+        return entries
 
     def setup(self) -> None:
         p: LangIdParams = self.params
         self.identifier = LanguageIdentifier(p.model_path, max_chars=p.max_chars)
+        self.second = SecondOpinion(frozenset(self.identifier.labels), below=p.second_opinion_below,
+                                    accept=p.second_opinion_accept) if p.second_opinion else None
 
     def process(self, batch: pa.Table) -> StageOutput:
         self.ensure_setup()
@@ -132,6 +151,9 @@ class LangId(Stage):
         texts = batch.column("text").to_pylist() if "text" in batch.column_names else [None] * batch.num_rows
         lines = [prepare(t, p.max_chars) for t in texts]
         predictions = self.identifier.predict_lines(lines)
+        asked = changed = 0
+        if self.second is not None:
+            predictions, asked, changed = self.second.revise(lines, predictions)
         langs = [lang for lang, _ in predictions]
         scores = [score for _, score in predictions]
 
@@ -158,5 +180,8 @@ class LangId(Stage):
 
         counters: dict[str, float] = {f"lang_{lang}": float(n) for lang, n in Counter(langs).items()}
         counters["chars_scanned"] = float(sum(len(line) for line in lines))
+        if self.second is not None:
+            counters["second_opinion_asked"] = float(asked)
+            counters["second_opinion_changed"] = float(changed)
         return StageOutput(kept=kept, rejected=rejected, counters=counters, histograms=histograms)
 

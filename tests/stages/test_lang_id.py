@@ -170,9 +170,11 @@ def test_replaces_an_existing_lang_column():
 
 
 def test_models_and_placement():
-    (entry,) = LangId.models(LangIdParams())
+    entry, second = LangId.models(LangIdParams())
     assert entry["role"] == "lang_id" and entry["model"].endswith("lid.176.ftz")
     assert re.fullmatch(r"[0-9a-f]{64}", entry["sha256"])
+    assert second["role"] == "lang_id_second_opinion" and second["model"].startswith("lingua-language-detector ")
+    assert len(LangId.models(LangIdParams(second_opinion=False))) == 1
     assert LangId.placement(LangIdParams()) == (True, 1.0, 0.0)
     assert set(LangId.writes) == {"lang", "lang_score"}
 
@@ -180,7 +182,7 @@ def test_models_and_placement():
 def test_custom_model_path(identifier):
     out = _run([FR], model_path=identifier.model_path)
     assert out.kept.column("lang").to_pylist() == ["fr"]
-    (entry,) = LangId.models(LangIdParams(model_path=identifier.model_path))
+    (entry, _) = LangId.models(LangIdParams(model_path=identifier.model_path))
     assert entry["model"] == identifier.model_path and "license" not in entry
 
 
@@ -211,3 +213,25 @@ def test_params_accept_custom_codes_with_a_custom_model(identifier):
     assert LangIdParams(model_path=identifier.model_path, keep=["xx"]).keep == ["xx"]
     assert LangIdParams(keep=["en", "de", "en"]).keep == ["en", "de"]
     assert LangIdParams(keep=["gsw", "und"], max_chars=None).max_chars is None
+
+
+def test_second_opinion_decides_confusable_groups_and_unsure_labels():
+    """Six real sentences each: lid.176 calls the Yoruba ones Irish with a low probability and the
+    Malay ones Indonesian; lingua is asked for those (and for every label in a confusable group),
+    never for confident English."""
+    from tests.conftest import shared_path
+
+    def document(lang, start):
+        path = shared_path("data", "langid", "lingua", "sentences", f"{lang}.txt")
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return " ".join(lines[start:start + 6])
+
+    texts = [document("en", 0), document("hr", 0), document("yo", 0), document("yo", 6), document("yo", 12)]
+    plain = _run(texts, second_opinion=False)
+    out = _run(texts)
+    assert plain.kept.column("lang").to_pylist()[:2] == ["en", "hr"]
+    assert "yo" not in plain.kept.column("lang").to_pylist()
+    assert out.kept.column("lang").to_pylist()[:2] == ["en", "hr"]
+    assert "yo" in out.kept.column("lang").to_pylist()[2:]
+    assert out.counters["second_opinion_asked"] >= 2 and out.counters["second_opinion_changed"] >= 1
+    assert out.kept.column("lang_score").to_pylist()[0] == plain.kept.column("lang_score").to_pylist()[0]
