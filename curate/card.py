@@ -226,6 +226,7 @@ def build_card(
         "pii": pii_summary(stages),
         "extraction": extraction_summary(stages),
         "url_filter": url_filter_summary(stages),
+        "decontamination": decontamination_summary(stages),
         "timing": {"wall_seconds": round(wall_s, 2), "documents_per_second": round(ledger["input_documents"] / wall_s, 1) if wall_s else None},
     }
     card["quality_filters"] = quality_filter_summary(stages, config, shards_root or out_dir, data, rejects)
@@ -340,6 +341,37 @@ def _url_filter_section(summary: dict | None) -> list[str]:
     lines += [f"| block list `{category}` | {n} |" for category, n in summary["by_category"].items()]
     lines += [f"| banned URL words | {summary['banned_word']} |", ""]
     return lines
+
+
+def decontamination_summary(stages: list[dict]) -> dict | None:
+    """Per benchmark the decontamination stage was given: documents it contaminated (removed, or
+    marked with ``action: mark``) and the benchmark n-grams they held. None without the stage."""
+    entry = next((e for e in stages if e["stage"] == "decontaminate"), None)
+    if entry is None:
+        return None
+    params, counters = entry.get("params", {}), entry["counters"]
+    names = [b["name"] for b in params.get("benchmarks", [])]
+    return {
+        "stage": entry["stage"],
+        "documents_in": entry["documents_in"],
+        "n": params.get("n"),
+        "action": params.get("action"),
+        "benchmarks": {name: {"documents": int(counters.get(f"contaminated_{name}", 0)),
+                              "ngrams_matched": int(counters.get(f"ngrams_matched_{name}", 0))} for name in names},
+    }
+
+
+def _decontamination_section(summary: dict | None) -> list[str]:
+    if not summary:
+        return []
+    lines = ["## Benchmark decontamination", ""]
+    if not summary["benchmarks"]:
+        return lines + [f"`{summary['stage']}` ran with no benchmark: nothing was checked (name yours under `benchmarks`).", ""]
+    verb = "removed" if summary["action"] == "remove" else "marked"
+    lines += [f"`{summary['stage']}` checked {summary['documents_in']} documents for {summary['n']}-word n-grams of each benchmark.", "",
+              f"| benchmark | documents {verb} | benchmark n-grams they held |", "|---|---:|---:|"]
+    lines += [f"| {name} | {v['documents']} | {v['ngrams_matched']} |" for name, v in summary["benchmarks"].items()]
+    return lines + [""]
 
 
 def pii_summary(stages: list[dict]) -> dict | None:
@@ -661,6 +693,7 @@ def render_readme(card: dict) -> str:
         lines.append(f"| {s['stage']} | {s['documents_in']} | {s['kept']} | {s['rejected']} | {reasons} | {s['documents_per_busy_second'] or '—'} |")
     lines += ["", "![ledger](plots/ledger.png)", "", "![stages](plots/stages.png)", ""]
     lines += _url_filter_section(card.get("url_filter"))
+    lines += _decontamination_section(card.get("decontamination"))
     lines += _extraction_section(card.get("extraction"))
     lines += _pii_section(card.get("pii"))
     lines += _scores_section(card)

@@ -57,7 +57,7 @@ def test_ledger_balances_and_card_is_complete(sample_run):
     assert ledger["input_documents"] == ledger["kept"] + ledger["rejected_total"]
     assert ledger["input_documents"] >= 300  # every page is a document (or a read reject)
     assert 0 < ledger["kept"] < ledger["input_documents"]
-    assert [s["stage"] for s in card["stages"]] == ["read", "url_filter", "extract_html", "length_filter", "url_key", "pii_scrub", "lang_id", "url_dedup", "exact_dedup", "fuzzy_dedup", "line_dedup",
+    assert [s["stage"] for s in card["stages"]] == ["read", "url_filter", "extract_html", "length_filter", "decontaminate", "url_key", "pii_scrub", "lang_id", "url_dedup", "exact_dedup", "fuzzy_dedup", "line_dedup",
         "gopher_repetition", "gopher_quality", "c4_quality", "dirty_words", "token_distribution",
         "quality_static", "static_labels", "embed_classifier"]
     # Ray runs the extraction in each worker's main thread, so the per-document time bound holds.
@@ -74,6 +74,7 @@ def test_ledger_balances_and_card_is_complete(sample_run):
     assert url_filter["documents_in"] == card["stages"][0]["kept"]
     assert sum(url_filter["by_category"].values()) + url_filter["banned_word"] == card["stages"][1]["rejected"]
     assert "adult" in url_filter["by_category"] and "## URL filter" in (result.out_dir / "README.md").read_text()
+    assert card["decontamination"]["benchmarks"] == {}  # the shipped pipeline names none
     for key in ("run_id", "created", "code", "pipeline", "input", "environment", "output", "timing"):
         assert key in card
     assert card["pipeline"]["config_sha256"] == load_pipeline(REPO / "pipelines" / "llama3.yaml").config_hash() or card["pipeline"]["resolved"]["output"]["shard_input_mib"] == 0.25
@@ -392,3 +393,30 @@ def test_actor_stage_last_after_a_shuffle(ray_session, sample_corpus, tmp_path):
     assert result.card["ledger"]["balanced"]
     assert [s["stage"] for s in result.card["stages"]][-1] == "lang_id"
     assert len(result.card["output"]["data"]) > 1
+
+
+def test_decontamination_in_a_run_has_its_card_table(ray_session, tmp_path, monkeypatch):
+    """A JSONL corpus with benchmark questions planted in some pages, the shipped stages through
+    decontaminate with a benchmark named: the pages are removed, the card counts them per benchmark,
+    and the audit passes."""
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))
+    from tests.stages.test_decontaminate import QA, WEB
+
+    (tmp_path / "bench.jsonl").write_text("\n".join(json.dumps(q) for q in QA) + "\n")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    rows = [{"id": f"clean{i}", "url": f"https://e.org/c{i}", "text": f"Issue {i}. " + WEB * 2} for i in range(12)]
+    rows += [{"id": f"planted{i}", "url": f"https://e.org/p{i}", "text": WEB + QA[i % 3]["question"] + " " + WEB} for i in range(5)]
+    (corpus / "part.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    data = yaml.safe_load((REPO / "pipelines" / "llama3.yaml").read_text())
+    names = [s["stage"] for s in data["stages"]]
+    data["stages"] = data["stages"][: names.index("decontaminate") + 1]
+    data["stages"][-1]["params"]["benchmarks"] = [{"name": "toy-qa", "path": str(tmp_path / "bench.jsonl"), "fields": ["question"]}]
+    data.pop("mix", None)
+    result = run_pipeline(parse_pipeline(data, origin="test"), str(corpus), tmp_path / "out", cards_dir=None, run_id="decon")
+    card = result.card
+    assert card["ledger"]["balanced"]
+    assert card["ledger"]["rejected_by_stage_reason"]["decontaminate/decontaminated"] == 5
+    assert card["decontamination"]["benchmarks"]["toy-qa"]["documents"] == 5
+    assert "| toy-qa | 5 |" in (result.out_dir / "README.md").read_text()
+    assert audit(result.out_dir).ok

@@ -12,6 +12,7 @@ _STAGE_MODULES = [
     "curate.stages.url_filter",
     "curate.stages.extract_html",
     "curate.stages.length_filter",
+    "curate.stages.decontaminate",
     "curate.stages.url_key",
     "curate.stages.url_dedup",
     "curate.stages.pii_scrub",
