@@ -52,6 +52,7 @@ import itertools
 import logging
 import re
 import signal
+import sys
 import threading
 import time
 import unicodedata
@@ -248,16 +249,30 @@ _REFIRE_S = 0.05
 
 
 class _AlarmBound:
-    """SIGALRM interval timer; the main thread only (Python runs signal handlers there)."""
+    """SIGALRM interval timer; the main thread only (Python runs signal handlers there).
 
-    def __init__(self, seconds: float):
+    The handler raises only while the frame that entered the bound is still running. A timer that
+    fires in the instant the block ends (at the entry of ``__exit__``, before it disarms) makes
+    ``__exit__`` raise without disarming; the owner catches the timeout and returns, and the next
+    refire, finding the owner gone from the stack, disarms the timer instead of raising into
+    whatever code runs next (a test runner's report, a Ray worker's loop).
+    """
+
+    def __init__(self, seconds: float, owner=None):
         self.seconds = seconds
         self.armed = False
         self.previous = None
+        self.owner = owner  # the frame whose work is bounded
 
     def _on_alarm(self, signum, frame):
-        if self.armed:
-            raise ExtractionTimeout()
+        if not self.armed:
+            return
+        running = frame
+        while running is not None:
+            if running is self.owner:
+                raise ExtractionTimeout()
+            running = running.f_back
+        self._disarm_alarm()  # the bounded frame has returned: nothing left to interrupt
 
     def __enter__(self):
         self.previous = signal.signal(signal.SIGALRM, self._on_alarm)
@@ -269,9 +284,12 @@ class _AlarmBound:
         return _disarm(self._disarm_alarm, exc_type)
 
     def _disarm_alarm(self):
+        if not self.armed:
+            return
         self.armed = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, self.previous)
+        self.owner = None
 
 
 def _raise_in_thread(thread_id: int, exc_type: type[BaseException] | None) -> None:
@@ -348,7 +366,8 @@ def time_bound(seconds: float):
     Pure-Python work is interrupted at the next bytecode; a single long C call (libxml2 parsing
     a page, bounded by ``max_html_bytes``) finishes first.
     """
-    return _AlarmBound(seconds) if alarm_usable() else _WatchdogBound(seconds)
+    # the caller's frame: SIGALRM interrupts it (and what it calls), nothing after it returns
+    return _AlarmBound(seconds, sys._getframe(1)) if alarm_usable() else _WatchdogBound(seconds)
 
 
 # --- protecting code and math --------------------------------------------------------------

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from curate.schema import DOCUMENT_SCHEMA, REJECT_SCHEMA, conform
 from curate.stages import registry
-from curate.stages.extract_html import HtmlExtractor, HtmlExtractorParams, decode_html
+from curate.stages.extract_html import ExtractionTimeout, HtmlExtractor, HtmlExtractorParams, decode_html
 
 PROSE = " ".join("The river valley was settled early because the soil was rich and the water was clean." for _ in range(4))
 CLOSING = "Closing words of the article body, long enough to count as a paragraph of real prose."
@@ -315,6 +315,39 @@ def test_time_bound_on_the_main_thread_uses_sigalrm_and_cleans_up():
     before = signal.getsignal(signal.SIGALRM)
     check_time_bound(watchdog=False)
     assert signal.getsignal(signal.SIGALRM) is before
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_a_bound_left_without_its_exit_never_interrupts_later_code():
+    """The timer firing at the entry of ``__exit__`` makes the exit raise before it disarms (a CI
+    run met this under load: later tests were interrupted every 50 ms). Simulated: a function enters
+    a bound and returns without leaving it. Code running afterwards is not interrupted, and the
+    timer and handler are gone after the first refire."""
+    from curate.stages.extract_html import time_bound
+
+    before = signal.getsignal(signal.SIGALRM)
+
+    def leaky():
+        bound = time_bound(0.05)
+        bound.__enter__()
+        return bound
+
+    bound = leaky()
+    until = time.perf_counter() + 0.4
+    while time.perf_counter() < until:  # well past the deadline and several refires
+        pass
+    assert not bound.armed
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) is before
+
+    # inside the owner's work (and what it calls) the bound still interrupts
+    def owner():
+        with time_bound(0.05):
+            while True:
+                sum(range(100))
+
+    with pytest.raises(ExtractionTimeout):
+        owner()
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
