@@ -439,21 +439,26 @@ def _plot_score_histograms(entry: dict, path: Path) -> None:
     columns = 3
     rows = (len(histograms) + columns - 1) // columns
     fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.6 * rows), squeeze=False)
+    drawn_any = False
     for ax, (column, h) in zip(axes.flat, histograms.items()):
         width = (h["high"] - h["low"]) / h["bins"]
         # One step patch per panel rather than a rectangle per bin: the card is drawn by the driver,
         # and a stage with 40 score columns made the bars its largest CPU cost.
         ax.stairs(h["counts"], [h["low"] + width * i for i in range(h["bins"] + 1)], fill=True, color="#4c72b0")
-        for threshold in h["thresholds"]:
+        shown = [t for t in h["thresholds"] if h["low"] <= t <= h["high"]]
+        for threshold in shown:
             ax.axvline(threshold, color="#c44e52", linestyle="--", linewidth=1.2)
+        drawn_any = drawn_any or bool(shown)
         if any(h["counts"]):
             ax.set_yscale("log")  # the mass sits near 0; the tail past the threshold is what matters
             ax.yaxis.set_minor_locator(NullLocator())  # minor log ticks cost more to draw than the data
-        ax.set_title(h["label"], fontsize=9)
+        off_axis = [t for t in h["thresholds"] if t not in shown]
+        # a threshold past the axis is named rather than silently missing from the panel
+        ax.set_title(h["label"] + (f" (threshold {', '.join(f'{t:g}' for t in off_axis)} off the axis)" if off_axis else ""), fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(histograms):]:
         ax.axis("off")
-    fig.suptitle(f"{entry['stage']}: score distributions (dashed: thresholds)", fontsize=10)
+    fig.suptitle(f"{entry['stage']}: score distributions" + (" (dashed: thresholds)" if drawn_any else " (no threshold applied)"), fontsize=10)
     # Fixed margins: tight_layout measures every tick label of every panel.
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.6 / (2.6 * rows), top=1 - 0.7 / (2.6 * rows), hspace=0.55, wspace=0.25)
     fig.savefig(path, dpi=90)
@@ -631,12 +636,15 @@ def _plot_funnel(card: dict, path: Path) -> None:
 
     names = [s["stage"] for s in card["stages"]]
     kept = [s["kept"] for s in card["stages"]]
-    fig, ax = plt.subplots(figsize=(8, 3.2))
-    ax.bar(names, [s["documents_in"] for s in card["stages"]], color="#dee2e6", label="in")
-    ax.bar(names, kept, color="#1971c2", label="kept")
-    ax.set_ylabel("documents")
+    # horizontal bars, first stage on top: twenty stage names never overlap as x labels did
+    fig, ax = plt.subplots(figsize=(8, 0.8 + 0.28 * len(names)))
+    ax.barh(names, [s["documents_in"] for s in card["stages"]], color="#dee2e6", label="in")
+    ax.barh(names, kept, color="#1971c2", label="kept")
+    ax.invert_yaxis()
+    ax.set_xlabel("documents")
+    ax.tick_params(axis="y", labelsize=8)
     ax.set_title("Documents in and kept per stage")
-    ax.legend()
+    ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -655,7 +663,10 @@ def _languages(card: dict) -> list[str]:
 def render_readme(card: dict) -> str:
     ledger = card["ledger"]
     header = {
+        # the documents keep their sources' terms; the "License" section of the card says so
         "license": "other",
+        "license_name": "per-source-terms",
+        "license_link": "README.md#license",
         "pretty_name": f"curate run {card['run_id']}",
         "language": _languages(card),
         "size_categories": [size_category(ledger["kept"])],
@@ -708,6 +719,10 @@ def render_readme(card: dict) -> str:
         lines.append(f"| {r['path']} | {r['rows']} | {r['bytes']} | `{r['sha256'][:16]}…` |")
     lines += ["", f"Rejects: {len(card['output']['rejects'])} shard(s) under `rejects/` (id, url, source, stage, reason, detail — no text).", ""]
     lines += ["## Verify", "", "```", f"curate audit {card['output']['root']}", "```", ""]
+    lines += ["## License", "",
+              "curate grants no licence to these documents: each keeps the terms of the site it was crawled from "
+              "(and, for a Common Crawl archive, Common Crawl's terms of use). Check them before you redistribute "
+              "or train on this data.", ""]
     return "\n".join(lines)
 
 

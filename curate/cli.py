@@ -134,6 +134,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curate", description="Pretraining-data curation on Ray with an auditable card per run.")
+    from curate import __version__
+
+    parser.add_argument("--version", action="version", version=f"curate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a pipeline over a corpus", description="Run a pipeline over a corpus; writes OUT/data, OUT/rejects and the card.")

@@ -16,6 +16,14 @@ def test_every_subcommand_has_help(command, capsys):
     assert "usage: curate " + command in capsys.readouterr().out
 
 
+def test_version(capsys):
+    import curate
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"curate {curate.__version__}"
+
+
 def test_console_script_is_installed():
     proc = subprocess.run([sys.executable, "-m", "curate.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "run" in proc.stdout and "audit" in proc.stdout

@@ -136,6 +136,9 @@ def test_readme_is_a_hugging_face_dataset_card(sample_run):
     assert header["configs"][0]["data_files"][0]["path"] == "data/*.parquet"
     for key in ("license", "language", "size_categories", "pretty_name"):
         assert key in header
+    # "other" needs a name and a link on the Hub; the link is the card's own License section
+    assert header["license"] == "other" and header["license_name"] == "per-source-terms"
+    assert header["license_link"] == "README.md#license" and "\n## License\n" in text
     assert header["language"][0] == "en" and len(header["language"]) >= 5  # from lang_id, most documents first
 
 
