@@ -13,7 +13,7 @@ BENCH_OUT ?= bench_results.json
 BENCH_PAGES ?= 6000
 PYTEST_ARGS ?=
 
-.PHONY: curate test bench sample audit venv clean
+.PHONY: curate test test-fast lint bench sample audit venv clean
 
 venv: $(STAMP)
 
@@ -41,8 +41,17 @@ audit: $(STAMP)
 sample: $(STAMP)
 	$(BIN)/curate sample --out .sample
 
-test: $(STAMP)
+# The linter first (a second): pyflakes, isort, pyupgrade, and B905 (no zip() that could drop rows unnoticed).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The inner loop: unit tests that start no Ray and read no large real set (under a minute); `make test`
+# before you push.
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow and not multinode" $(PYTEST_ARGS)
 
 # The bench's own extras (rensa, a MinHash baseline) go in on top of the test install, under a
 # stamp of their own: `make test` never needs them.

@@ -18,7 +18,6 @@ domain recipes share one pass.
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -77,7 +76,7 @@ def real_pages_unlabelled(shared: Path = SHARED) -> list[dict]:
     extra = extracted_texts(payloads)
     languages = LanguageIdentifier().predict([text for _, text in extra])
     pages += [{"origin": "readability", "key": key, "text": text, "language": lang}
-              for (key, text), (lang, _) in zip(extra, languages)]
+              for (key, text), (lang, _) in zip(extra, languages, strict=True)]
     return pages
 
 
@@ -106,13 +105,13 @@ def teacher_embeddings(texts: list[str], encoder_reference: str, max_tokens: int
     cached: dict[str, np.ndarray] = {}
     if store.is_file():
         with np.load(store) as data:
-            cached = dict(zip(data["keys"].tolist(), data["vectors"]))
+            cached = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
     keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
-    missing = sorted({k: i for k, i in zip(keys, range(len(texts))) if k not in cached}.items())
+    missing = sorted({k: i for k, i in zip(keys, range(len(texts)), strict=True) if k not in cached}.items())
     if missing:
         encoder = MeanPooledEncoder(resolve_model(encoder_reference, allow_hub=True), max_tokens=max_tokens)
         vectors = encoder.encode([texts[i] for _, i in missing])
-        cached.update({k: v for (k, _), v in zip(missing, vectors)})
+        cached.update({k: v for (k, _), v in zip(missing, vectors, strict=True)})
         cache.mkdir(parents=True, exist_ok=True)
         np.savez(store, keys=np.array(list(cached)), vectors=np.vstack(list(cached.values())))
     return np.vstack([cached[k] for k in keys]) if keys else np.zeros((0, 0), dtype=np.float32)

@@ -95,7 +95,7 @@ def _recount_rejects(report: AuditReport, base: Path, listed: list[dict]) -> dic
         report.expect(not ({"text", "html"} & names), f"{entry['path']}: reject shard carries document text")
         report.expect(names == set(REJECT_SCHEMA.names), f"{entry['path']}: columns {sorted(names)} are not the reject schema")
         for batch in pf.iter_batches(columns=["stage", "reason"]):
-            for stage, reason in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+            for stage, reason in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
                 counts[f"{stage}/{reason}"] += 1
     return dict(counts)
 

@@ -97,7 +97,7 @@ class PeakRss:
                 return 0.0
             if t <= points[0][0]:
                 return points[0][1]
-            for (t0, c0), (t1, c1) in zip(points, points[1:]):
+            for (t0, c0), (t1, c1) in zip(points, points[1:], strict=False):
                 if t0 <= t <= t1:
                     return c0 + (c1 - c0) * ((t - t0) / (t1 - t0) if t1 > t0 else 0.0)
             return points[-1][1]
@@ -623,7 +623,7 @@ def bench_pii(texts: list[str], repeats: int, urls: list[str | None] | None = No
         for key, value in out.counters.items():
             counters[key] = counters.get(key, 0) + value
     curate_changed = sum(
-        text != texts[int(i)] for out in curate_out for i, text in zip(out.kept.column("id").to_pylist(), out.kept.column("text").to_pylist())
+        text != texts[int(i)] for out in curate_out for i, text in zip(out.kept.column("id").to_pylist(), out.kept.column("text").to_pylist(), strict=True)
     )
     curate_found = {k.removeprefix("pii_"): int(v) for k, v in counters.items() if k.startswith("pii_") and not k.startswith("pii_documents") and v}
     placeholder = re.compile(r"\{\{([A-Z_+]+)\}\}" if scrubber is not None else r"<([A-Z]+)>")
@@ -633,7 +633,7 @@ def bench_pii(texts: list[str], repeats: int, urls: list[str | None] | None = No
             baseline_found[kind.lower()] = baseline_found.get(kind.lower(), 0) + 1
     found = {
         ours_name: {"documents_changed": curate_changed, "spans_by_type": curate_found},
-        baseline_name: {"documents_changed": sum(a != b for a, b in zip(baseline_out, texts)), "spans_by_type": baseline_found},
+        baseline_name: {"documents_changed": sum(a != b for a, b in zip(baseline_out, texts, strict=True)), "spans_by_type": baseline_found},
     }
     if scrubber is not None:
         # scrubadub's e-mail detector also takes "name at domain" prose ("the mayor at Brown-Sims"):
@@ -855,7 +855,7 @@ def bench_langid_stage(docs: list[dict], stage, batch_documents: int, repeats: i
         peer_name = "py3langid classify (peer: langid.py's model, Python + NumPy), same lines"
         results[peer_name] = _timed(py3langid_classify, repeats, n, text_bytes)
         ours_langs = [lang for out in stage_out for lang in out.kept.column("lang").to_pylist()]
-        both = [(a, b) for a, (b, _) in zip(ours_langs, peer_out) if a != "und" and b != "und"]
+        both = [(a, b) for a, (b, _) in zip(ours_langs, peer_out, strict=True) if a != "und" and b != "und"]
         peer_info = {
             "status": "installed",
             "version": version("py3langid"),
@@ -902,7 +902,7 @@ def _chain(stages: list, batches: list) -> list[dict]:
     fused map per batch, as Ray runs consecutive stages): documents in/out and reasons per stage."""
     counts = [{"documents_in": 0, "documents_out": 0, "rejected_by_reason": {}} for _ in stages]
     for batch in batches:
-        for stage, row in zip(stages, counts):
+        for stage, row in zip(stages, counts, strict=True):
             row["documents_in"] += batch.num_rows
             if not batch.num_rows:
                 continue
@@ -967,7 +967,7 @@ def bench_datatrove(docs: list[dict], c4_params, repeats: int) -> dict:
         counts = [{"documents_in": 0, "documents_out": 0, "rejected_by_reason": {}} for _ in filters]
         for doc_id, text in texts:
             doc = Document(text=text, id=doc_id)
-            for f, row in zip(filters, counts):
+            for f, row in zip(filters, counts, strict=True):
                 row["documents_in"] += 1
                 result = f.filter(doc)
                 if not _datatrove_kept(result):
@@ -979,11 +979,11 @@ def bench_datatrove(docs: list[dict], c4_params, repeats: int) -> dict:
 
     together()  # warm-up: spaCy's blank English pipeline loads on the first document
     names = [f"datatrove {type(f).__name__} {version('datatrove')}" for f in filters]
-    alone_rows = {name: _timed(alone(f), repeats, n, text_bytes) for name, f in zip(names, filters)}
+    alone_rows = {name: _timed(alone(f), repeats, n, text_bytes) for name, f in zip(names, filters, strict=True)}
     return {
         "version": version("datatrove"),
         "alone": alone_rows,
-        "together": {**_timed(together, repeats, n, text_bytes), "stages": dict(zip(names, chained))},
+        "together": {**_timed(together, repeats, n, text_bytes), "stages": dict(zip(names, chained, strict=True))},
         "configuration": {
             "GopherRepetitionFilter": "defaults (Table A1 thresholds)",
             "GopherQualityFilter": "defaults (A.1.1 thresholds, English stop words)",
@@ -1030,13 +1030,13 @@ def bench_heuristic_filters(table, stages: dict, batch_documents: int, repeats: 
         implementations[f"curate {name} alone (every document)"] = {**_timed(alone(stages[name]), repeats, n, text_bytes), "rejected": rejected_alone[name]}
     all_key = f"curate {len(names)} stages chained (the YAML's order)"
     implementations[all_key] = {**_timed(chained(all_key, names), repeats, n, text_bytes), "order": names}
-    implementations[all_key]["stages"] = dict(zip(names, chains[all_key]))
+    implementations[all_key]["stages"] = dict(zip(names, chains[all_key], strict=True))
     # In datatrove's order (the YAML's too), so both chains filter alike.
     counterparts = [name for name in DATATROVE_COUNTERPARTS if name in stages]
     three_key = f"curate {' -> '.join(counterparts)} chained"
     if len(counterparts) > 1:
         implementations[three_key] = {**_timed(chained(three_key, counterparts), repeats, n, text_bytes), "order": counterparts}
-        implementations[three_key]["stages"] = dict(zip(counterparts, chains[three_key]))
+        implementations[three_key]["stages"] = dict(zip(counterparts, chains[three_key], strict=True))
 
     try:
         import datatrove  # noqa: F401
@@ -1048,13 +1048,13 @@ def bench_heuristic_filters(table, stages: dict, batch_documents: int, repeats: 
     if counterparts != list(DATATROVE_COUNTERPARTS):
         datatrove_result = {"status": f"skipped: the pipeline lacks {sorted(set(DATATROVE_COUNTERPARTS) - set(counterparts))}"}
     if datatrove_result["status"] == "installed":
-        docs = [{"id": i, "text": t} for i, t in zip(table.column("id").to_pylist(), texts)]
+        docs = [{"id": i, "text": t} for i, t in zip(table.column("id").to_pylist(), texts, strict=True)]
         datatrove_result = {"status": "installed", **bench_datatrove(docs, stages["c4_quality"].params, repeats)}
     ratios = {}
     if datatrove_result["status"] == "installed":
         ours = implementations[three_key]["mb_per_second"]
         ratios["curate / datatrove, the three chained"] = round(ours / datatrove_result["together"]["mb_per_second"], 2)
-        for name, row in zip(DATATROVE_COUNTERPARTS, datatrove_result["alone"].values()):
+        for name, row in zip(DATATROVE_COUNTERPARTS, datatrove_result["alone"].values(), strict=True):
             ratios[f"curate / datatrove, {name} alone"] = round(implementations[f"curate {name} alone (every document)"]["mb_per_second"] / row["mb_per_second"], 2)
     langs: dict[str, int] = {}
     for lang in table.column("lang").to_pylist():
@@ -1485,7 +1485,7 @@ def _run_cli(args: list[str], env_extra: dict | None = None) -> subprocess.Compl
     return subprocess.run([sys.executable, "-m", "curate.cli", *args], capture_output=True, text=True, env=env)
 
 
-def _roles(rss: "PeakRss") -> dict:
+def _roles(rss: PeakRss) -> dict:
     """Peak private memory (RSS minus shared pages) and CPU seconds by kind of process."""
     roles: dict[str, dict] = {}
     for r in rss.processes.values():

@@ -33,7 +33,7 @@ _PACKAGES = [
 
 
 def make_run_id(config: PipelineConfig, started_wall: float) -> str:
-    stamp = dt.datetime.fromtimestamp(started_wall, dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.fromtimestamp(started_wall, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{config.name}-{stamp}-{config.config_hash()[:8]}"
 
 
@@ -192,11 +192,11 @@ def build_card(
     files = snapshot["files"]
     data = sorted((r for r in shard_rows if r["kind"] == "data"), key=lambda r: r["path"])
     rejects = sorted((r for r in shard_rows if r["kind"] == "rejects"), key=lambda r: r["path"])
-    strip = lambda r: {k: r[k] for k in ("path", "rows", "bytes", "sha256")}  # noqa: E731
+    strip = lambda r: {k: r[k] for k in ("path", "rows", "bytes", "sha256")}
     card = {
         "format": CARD_FORMAT,
         "run_id": run_id,
-        "created": dt.datetime.fromtimestamp(started_wall, dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.fromtimestamp(started_wall, dt.UTC).isoformat(timespec="seconds"),
         "code": {"curate_version": curate.__version__, **_git_commit()},
         "pipeline": {
             "name": config.name,
@@ -440,7 +440,7 @@ def _plot_score_histograms(entry: dict, path: Path) -> None:
     rows = (len(histograms) + columns - 1) // columns
     fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.6 * rows), squeeze=False)
     drawn_any = False
-    for ax, (column, h) in zip(axes.flat, histograms.items()):
+    for ax, (column, h) in zip(axes.flat, histograms.items(), strict=False):
         width = (h["high"] - h["low"]) / h["bins"]
         # One step patch per panel rather than a rectangle per bin: the card is drawn by the driver,
         # and a stage with 40 score columns made the bars its largest CPU cost.
@@ -554,7 +554,7 @@ def quality_filter_summary(stages: list[dict], config: PipelineConfig, root: Pat
                 mask = pc.and_(pc.equal(table["stage"], resolved.cls.name), pc.equal(table["reason"], reason))
                 removed += table.filter(mask).select(["id", "detail"]).to_pylist()
         # detail is "<column>=<score><<threshold>": the score is what the row was removed for.
-        score_of = lambda d: float(d.split("=", 1)[1].split("<", 1)[0]) if d and "=" in d else float("nan")  # noqa: E731
+        score_of = lambda d: float(d.split("=", 1)[1].split("<", 1)[0]) if d and "=" in d else float("nan")
         removed = sorted(({"id": r["id"], "score": score_of(r["detail"])} for r in removed), key=lambda r: (r["score"], r["id"]))
         summary["removed_examples"] = removed[:FILTER_EXAMPLES]
         kept = []

@@ -5,6 +5,7 @@ Errors name the file, the stage (by position and name) and the offending key, e.
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -189,7 +190,11 @@ def _check_reads(stages: list[ResolvedStage], origin: str) -> None:
         for param, column in s.cls.reads(s.params).items():
             if column not in columns:
                 writers = writers or _column_writers()
-                hint = f"; written by: {', '.join(writers[column])} (put it earlier)" if column in writers else ""
+                if column in writers:
+                    hint = f"; written by: {', '.join(writers[column])} (put it earlier)"
+                else:
+                    close = difflib.get_close_matches(column, sorted(columns | set(writers)), n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise ConfigError(f"{origin}: stages[{index}] ({s.cls.name}): params.{param}: column {column!r} is not written "
                                   f"by the reader or any earlier stage{hint}")
         columns -= set(s.cls.drops)

@@ -62,7 +62,7 @@ def _sample_key(document_id: str, seed: int) -> int:
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    rank = lambda v: np.argsort(np.argsort(v, kind="stable"), kind="stable").astype(np.float64)  # noqa: E731
+    rank = lambda v: np.argsort(np.argsort(v, kind="stable"), kind="stable").astype(np.float64)
     return float(np.corrcoef(rank(a), rank(b))[0, 1]) if len(a) > 2 else float("nan")
 
 
@@ -94,7 +94,7 @@ def sample_documents(out: Path, card: dict, languages: list[str], size: int, see
         table = pq.read_table(out / shard["path"], columns=columns)
         ids, texts = table.column("id").to_pylist(), table.column("text").to_pylist()
         langs = table.column("lang").to_pylist() if languages else [None] * len(ids)
-        for doc_id, text, lang in zip(ids, texts, langs):
+        for doc_id, text, lang in zip(ids, texts, langs, strict=True):
             if not text or (languages and lang not in languages):
                 continue
             key = _sample_key(doc_id, seed)

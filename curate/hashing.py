@@ -6,8 +6,9 @@ recomputed the same way by another.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
 
 import xxhash
 
@@ -61,7 +62,7 @@ class IdDigest:
             count += 1
         self.total, self.count = total & _MASK64, count
 
-    def merge(self, other: "IdDigest") -> None:
+    def merge(self, other: IdDigest) -> None:
         self.count += other.count
         self.total = (self.total + other.total) & _MASK64
 
@@ -69,7 +70,7 @@ class IdDigest:
         return {"documents": self.count, "id_sum": f"{self.total:016x}"}
 
     @classmethod
-    def from_json(cls, data: dict) -> "IdDigest":
+    def from_json(cls, data: dict) -> IdDigest:
         return cls(int(data["documents"]), int(data["id_sum"], 16))
 
     def __eq__(self, other: object) -> bool:

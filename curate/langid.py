@@ -53,8 +53,8 @@ Label convention
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -159,9 +159,9 @@ class LanguageIdentifier:
         results: list = [[(UNDETERMINED, 0.0)] for _ in lines]
         if todo:
             labels, probs = self.model.predict([lines[i] for i in todo], k=k)
-            for i, row_labels, row_probs in zip(todo, labels, probs):
+            for i, row_labels, row_probs in zip(todo, labels, probs, strict=True):
                 scores = np.clip(np.asarray(row_probs, dtype=np.float64), 0.0, 1.0)
-                results[i] = [(label_to_code(label), float(score)) for label, score in zip(row_labels, scores)]
+                results[i] = [(label_to_code(label), float(score)) for label, score in zip(row_labels, scores, strict=True)]
         if k == 1:
             return [row[0] for row in results]
         return results

@@ -19,8 +19,8 @@ for the languages they meet. The score a document carries is that of the model w
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 # lid.176's codes (curate's convention) -> their group; "hbs" (Serbo-Croatian) is lid.176's own
 # label for the macrolanguage, which lingua does not have: it joins the group, lingua decides.

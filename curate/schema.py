@@ -49,7 +49,7 @@ def document_id(source: str, locator: str | int) -> str:
 
     Ids depend only on the input, never on scheduling, so reruns and multi-node runs agree.
     """
-    return xxhash.xxh3_64_hexdigest(f"{source}\x00{locator}".encode("utf-8"))
+    return xxhash.xxh3_64_hexdigest(f"{source}\x00{locator}".encode())
 
 
 def empty_documents(schema: pa.Schema = DOCUMENT_SCHEMA) -> pa.Table:

@@ -34,3 +34,10 @@ def ray_session():
                  runtime_env=opencensus_fix.runtime_env())
     yield ray
     ray.shutdown()
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that starts Ray (it takes ``ray_session``) is ``slow``: ``make test-fast`` leaves it out."""
+    for item in items:
+        if "ray_session" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

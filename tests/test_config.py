@@ -65,3 +65,28 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("name: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_pipeline(bad)
+
+
+def _with(*stages):
+    return {"name": "t", "stages": [{"stage": "extract_html"}, *stages]}
+
+
+def test_a_read_column_nobody_writes_fails_at_parse_time_naming_the_writers():
+    # fuzzy_dedup keeping the best-quality copy, before any quality score exists
+    with pytest.raises(ConfigError) as error:
+        parse_pipeline(_with({"stage": "fuzzy_dedup", "params": {"survivor": "quality"}}), origin="p.yaml")
+    message = str(error.value)
+    assert "stages[1] (fuzzy_dedup): params.quality_column: column 'quality_static' is not written" in message
+    assert "written by: quality_static (put it earlier)" in message
+    # after the quality stage it parses
+    parse_pipeline(_with({"stage": "quality_static"}, {"stage": "fuzzy_dedup", "params": {"survivor": "quality"}}))
+    # the default survivor rule reads nothing
+    parse_pipeline(_with({"stage": "fuzzy_dedup"}))
+
+
+def test_a_mistyped_language_column_fails_at_parse_time():
+    with pytest.raises(ConfigError, match=r"stages\[2\] \(gopher_quality\): params.language_column: column 'language' is not written.*did you mean 'lang'\?"):
+        parse_pipeline(_with({"stage": "lang_id"}, {"stage": "gopher_quality", "params": {"language_column": "language"}}))
+    # the default column is optional: without language ID every document is judged in the default language
+    parse_pipeline(_with({"stage": "gopher_quality"}))
+    parse_pipeline(_with({"stage": "lang_id"}, {"stage": "dirty_words", "params": {"language_column": "lang"}}))

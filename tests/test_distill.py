@@ -71,7 +71,7 @@ def test_distil_on_real_pages_and_the_next_run_uses_the_student(ray_session, tmp
     import pyarrow.parquet as pq
 
     table = pq.read_table(sorted((second.out_dir / "data").glob("*.parquet")), columns=["id", "quality_static"])
-    scored = [(s, labels[i]) for i, s in zip(table.column("id").to_pylist(), table.column("quality_static").to_pylist())]
+    scored = [(s, labels[i]) for i, s in zip(table.column("id").to_pylist(), table.column("quality_static").to_pylist(), strict=True)]
     assert roc_auc([s for s, _ in scored], [y for _, y in scored]) > 0.6
 
     # A run that already filtered on quality is refused (its kept pages lack what the filter removes).

@@ -92,7 +92,7 @@ def test_kept_set_equals_in_memory_datasketch_and_finds_clear_duplicates(ray_ses
     # Clear cases: 2 or 4 edits (Jaccard ≥ 0.9) are merged with their base; 60+ edits are not.
     by_id = {d["id"]: d for d in docs}
     rejects = {r["id"]: r["detail"].removeprefix("survivor=") for r in pq.read_table(tmp_path / "out" / "rejects").to_pylist()}
-    component = lambda i: rejects.get(i, i)  # noqa: E731
+    component = lambda i: rejects.get(i, i)
     pairs = [(d["id"], d["id"][:4] + "c0") for d in docs if not d["id"].endswith("c0")]
     true_pos = [(a, b) for a, b in pairs if _jaccard(by_id[a]["text"], by_id[b]["text"]) >= 0.9]
     true_neg = [(a, b) for a, b in pairs if _jaccard(by_id[a]["text"], by_id[b]["text"]) < 0.5]

@@ -11,8 +11,8 @@ import pytest
 
 from curate.config import parse_pipeline
 from curate.run import run_pipeline
-from curate.stages.hf_classifier import HfClassifier, HfClassifierParams
 from curate.schema import DOCUMENT_SCHEMA, conform
+from curate.stages.hf_classifier import HfClassifier, HfClassifierParams
 from tests.tiny_seqcls import build_tiny_seqcls
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ def test_hf_classifier_scores_and_filters_on_an_actor_pool(ray_session, tmp_path
     # (and float noise from other batch padding cannot move a document across it).
     probe = HfClassifier(HfClassifierParams(model=str(model), max_tokens=32))
     scores = probe.process(conform(pa.table({"id": [r["id"] for r in rows], "text": [r["text"] for r in rows]}), DOCUMENT_SCHEMA)).kept
-    expected = dict(zip(scores.column("id").to_pylist(), scores.column("hf_high").to_pylist()))
+    expected = dict(zip(scores.column("id").to_pylist(), scores.column("hf_high").to_pylist(), strict=True))
     ranked = sorted(v for v in expected.values() if v is not None)
     assert ranked[20] - ranked[19] > 1e-4
     threshold = (ranked[19] + ranked[20]) / 2

@@ -36,7 +36,7 @@ def _corpus(seed=0, documents=420):
 
 def _reference(docs, params: LineDedupParams):
     buckets = max(1, math.ceil(len(docs) / params.bucket_documents))
-    key = lambda d, line: (bucket_of(d["id"], buckets), normalise_line(line))  # noqa: E731
+    key = lambda d, line: (bucket_of(d["id"], buckets), normalise_line(line))
     counts = Counter(k for d in docs for k in {key(d, line) for line in d["text"].split("\n") if normalise_line(line)})
     kept, emptied = {}, set()
     for d in docs:

@@ -96,7 +96,7 @@ def test_mix_shards_load_in_datasets_and_are_shuffled(mixed, tmp_path):
     assert pq.ParquetFile(files[0]).metadata.row_group(0).column(0).compression == "ZSTD"
     # Shuffled: buckets interleave inside a shard, and repeats of one document are spread out.
     buckets = pq.read_table(files[0], columns=["mix_bucket"]).column(0).to_pylist()
-    changes = sum(a != b for a, b in zip(buckets, buckets[1:]))
+    changes = sum(a != b for a, b in zip(buckets, buckets[1:], strict=False))
     assert changes > len(buckets) / 3
     # Shard sizes near the target (hash-assigned, so within a few documents' tokens).
     for s in manifest["shards"]:
@@ -108,7 +108,7 @@ def test_every_kept_document_is_mixed_or_a_ledger_line(mixed):
     assert mixed.card["ledger"]["balanced"] and mixed.card["mix"]["ledger"]["balanced"]
     kept = set(pa.concat_tables([pq.read_table(p, columns=["id"]) for p in (out / "data").glob("*.parquet")]).column("id").to_pylist())
     rows = pa.concat_tables([pq.read_table(p, columns=["id", "mix_copy"]) for p in (out / "mix" / "data").glob("*.parquet")])
-    firsts = [i for i, c in zip(rows.column("id").to_pylist(), rows.column("mix_copy").to_pylist()) if c == 0]
+    firsts = [i for i, c in zip(rows.column("id").to_pylist(), rows.column("mix_copy").to_pylist(), strict=True) if c == 0]
     lines = pa.concat_tables([pq.read_table(p) for p in (out / "mix" / "not_selected").glob("*.parquet")])
     assert set(lines.column("reason").to_pylist()) == {"mix_not_selected"} and set(lines.column("stage").to_pylist()) == {"mix"}
     assert "text" not in lines.column_names
@@ -163,7 +163,7 @@ def test_card_has_the_mix_table_plot_and_audit_verifies_the_mix(mixed, tmp_path)
 def test_the_mix_is_byte_identical_across_runs_and_batchings(mixed, tmp_path):
     again, _ = _remix(mixed, tmp_path, batch_size=17)  # other batch boundaries, other block layout
     first = _manifest(mixed.out_dir)
-    digest = lambda m: [(s["path"], s["sha256"], s["arrays"]["bin"]["sha256"], s["arrays"]["idx"]["sha256"]) for s in m["shards"]]  # noqa: E731
+    digest = lambda m: [(s["path"], s["sha256"], s["arrays"]["bin"]["sha256"], s["arrays"]["idx"]["sha256"]) for s in m["shards"]]
     assert digest(again) == digest(first)
     assert [(s["path"], s["sha256"]) for s in again["not_selected"]] == [(s["path"], s["sha256"]) for s in first["not_selected"]]
     other_seed, _ = _remix(mixed, tmp_path / "seed", {**MIX, "seed": 99})

@@ -83,10 +83,10 @@ def test_two_node_cluster_gives_byte_identical_shards(ray_session, tmp_path):
     two = json.loads((tmp_path / "two" / "card.json").read_text())
     assert two["environment"]["ray"]["nodes"] == 2 and two["environment"]["ray"]["mode"] == "cluster"
     assert two["ledger"]["balanced"]
-    shards = lambda card: {e["path"]: e["sha256"] for e in card["output"]["data"] + card["output"]["rejects"]}  # noqa: E731
+    shards = lambda card: {e["path"]: e["sha256"] for e in card["output"]["data"] + card["output"]["rejects"]}
     assert shards(two) == shards(one_node.card)
     assert len(shards(two)) > 2
-    mixed = lambda out: [  # noqa: E731
+    mixed = lambda out: [
         (s["path"], s["sha256"], s["arrays"]["bin"]["sha256"], s["arrays"]["idx"]["sha256"])
         for s in json.loads((out / "mix" / "mix.json").read_text())["shards"]
     ]

@@ -97,7 +97,7 @@ def test_classifier_students_score_every_kept_document(sample_run, sample_corpus
     assert set(table.column("topic").to_pylist()) <= set(taxonomy["heads"]["topic"]["labels"])
     # Code tutorials of the sample corpus are found as code (the ground truth knows which they are).
     truth = {r["id"]: r["category"] for r in read_ground_truth(sample_corpus)}
-    code = [c for i, c in zip(table.column("id").to_pylist(), table.column("domain_code").to_pylist()) if truth.get(i) == "code"]
+    code = [c for i, c in zip(table.column("id").to_pylist(), table.column("domain_code").to_pylist(), strict=True) if truth.get(i) == "code"]
     assert code and sum(c >= 0.5 for c in code) >= 0.8 * len(code)
     # The card names each shipped model with the sha256 of the file the run used.
     models = {m["reference"]: m for m in result.card["environment"]["models"] if "reference" in m}
@@ -112,7 +112,7 @@ def test_classifier_students_score_every_kept_document(sample_run, sample_corpus
     # The default pipeline filters on quality, English only, and the card says what it removed.
     english = table.column("lang").to_pylist()
     scores = table.column("quality_static").to_pylist()
-    assert all(s >= 0.32 for s, lang in zip(scores, english) if lang == "en")
+    assert all(s >= 0.32 for s, lang in zip(scores, english, strict=True) if lang == "en")
     (summary,) = result.card["quality_filters"]
     assert summary["stage"] == "quality_static" and summary["threshold"] == 0.32 and summary["languages"] == ["en"]
     assert summary["removed"] == quality["rejected_by_reason"].get("quality_low", 0) > 0
@@ -273,7 +273,7 @@ def test_url_and_exact_dedup_against_planted_ground_truth(sample_run, sample_cor
     kept, rejects = _outcome(result.out_dir)
     stage_names = [s["stage"] for s in result.card["stages"]]
     from_url_dedup = set(stage_names[stage_names.index("url_dedup"):])
-    reached_dedup = lambda i: i in kept or rejects[i]["stage"] in from_url_dedup  # noqa: E731
+    reached_dedup = lambda i: i in kept or rejects[i]["stage"] in from_url_dedup
 
     # URL families: an original and its re-fetches (under URL spellings that normalise alike).
     families: dict[str, set[str]] = {}
@@ -302,7 +302,7 @@ def test_url_and_exact_dedup_against_planted_ground_truth(sample_run, sample_cor
             assert sum(1 for m in alive if m in kept or rejects[m]["stage"] not in ("url_dedup", "exact_dedup")) == 1, members
     exact_rejects = [r for r in rejects.values() if r["reason"] == "exact_duplicate"]
     assert exact_rejects and all(r["detail"].startswith("survivor=") for r in exact_rejects)
-    cluster_of = lambda i: truth[i]["exact_dup_of"] or i  # noqa: E731
+    cluster_of = lambda i: truth[i]["exact_dup_of"] or i
     for r in exact_rejects:  # precision: a reject and its survivor were planted as the same text
         assert cluster_of(r["id"]) == cluster_of(r["detail"].removeprefix("survivor="))
 

@@ -118,8 +118,8 @@ def test_resume_refuses_a_changed_pipeline_or_input_naming_it(tmp_path):
 
 
 def test_phases_of_the_shipped_pipeline():
-    from tests.conftest import REPO
     from curate.config import load_pipeline
+    from tests.conftest import REPO
 
     config = load_pipeline(REPO / "pipelines" / "llama3.yaml")
     kinds = [(s.kind, [config.stages[i].cls.name for i in s.indices]) for s in plan_segments(config)]

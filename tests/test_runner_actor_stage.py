@@ -4,7 +4,7 @@ import json
 import pyarrow as pa
 import pytest
 
-from curate.config import PipelineConfig, RayConfig, ReadConfig, OutputConfig, ResolvedStage
+from curate.config import OutputConfig, PipelineConfig, RayConfig, ReadConfig, ResolvedStage
 from curate.run import run_pipeline
 from curate.stages.base import Stage, StageOutput, StageParams
 

@@ -2,7 +2,6 @@
 import gzip
 import hashlib
 import html
-import json
 import os
 import re
 import subprocess
@@ -89,7 +88,7 @@ def test_warc_layout(corpus, truth):
         assert records[0][0] == "warcinfo"
         body = records[1:]
         assert [r[0] for r in body] == ["request", "response"] * (len(body) // 2)
-        for (_, req, req_http), (_, resp, http) in zip(body[0::2], body[1::2]):
+        for (_, req, req_http), (_, resp, http) in zip(body[0::2], body[1::2], strict=True):
             assert req.get_header("WARC-Concurrent-To") == resp.get_header("WARC-Record-ID")
             assert req.get_header("WARC-Target-URI") == resp.get_header("WARC-Target-URI")
             assert req_http.protocol == "GET"

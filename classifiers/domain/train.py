@@ -32,12 +32,12 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from corpus import CACHE, SHARED, split_held_out, student_corpus, teacher_embeddings  # noqa: E402
+from corpus import CACHE, SHARED, split_held_out, student_corpus, teacher_embeddings
 
-from curate.models.embed import MeanPooledEncoder  # noqa: E402
-from curate.models.fasttext_classifier import FastTextClassifier, train_student  # noqa: E402
-from curate.models.heads import ZeroShotHead, load_taxonomy  # noqa: E402
-from curate.models.resolve import resolve_model  # noqa: E402
+from curate.models.embed import MeanPooledEncoder
+from curate.models.fasttext_classifier import FastTextClassifier, train_student
+from curate.models.heads import ZeroShotHead, load_taxonomy
+from curate.models.resolve import resolve_model
 
 ENCODER = "builtin:all-MiniLM-L6-v2"
 MAX_TOKENS = 256
@@ -92,14 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         teacher = ZeroShotHead.from_taxonomy(head, encoder.encode)
         teacher_labels = [teacher.labels[i] for i in teacher.predict(embeddings, texts).argmax(axis=1)]
         out = args.out_dir / f"{name}.ftz"
-        train_student([(label, text) for label, text, h in zip(teacher_labels, texts, held_out) if not h], out, seed=args.seed)
+        train_student([(label, text) for label, text, h in zip(teacher_labels, texts, held_out, strict=True) if not h], out, seed=args.seed)
         student = FastTextClassifier(out)
         student_labels = [student.labels[j] for j in student.predict_proba(texts).argmax(axis=1)]
         student_held = [student_labels[i] for i in held]
         labels_of[name] = (teacher_labels, student_labels)
         metrics["heads"][name] = {
             "labels": len(teacher.labels), "model_bytes": out.stat().st_size,
-            "agreement_held_out": round(float(np.mean([teacher_labels[i] == s for i, s in zip(held, student_held)])), 4),
+            "agreement_held_out": round(float(np.mean([teacher_labels[i] == s for i, s in zip(held, student_held, strict=True)])), 4),
             "teacher_label_counts": dict(Counter(teacher_labels).most_common()),
         }
 

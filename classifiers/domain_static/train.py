@@ -24,18 +24,18 @@ from pathlib import Path
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from corpus import CACHE, SHARED, split_held_out, student_corpus, teacher_embeddings  # noqa: E402
+from corpus import CACHE, SHARED, split_held_out, student_corpus, teacher_embeddings
 
-from curate.models.embed import MeanPooledEncoder  # noqa: E402
-from curate.models.fasttext_classifier import FastTextClassifier  # noqa: E402
-from curate.models.heads import LabelHead, ZeroShotHead, fit_softmax, load_taxonomy  # noqa: E402
-from curate.models.resolve import resolve_model  # noqa: E402
-from curate.models.static_embed import StaticEmbedder  # noqa: E402
+from curate.models.embed import MeanPooledEncoder
+from curate.models.fasttext_classifier import FastTextClassifier
+from curate.models.heads import LabelHead, ZeroShotHead, fit_softmax, load_taxonomy
+from curate.models.resolve import resolve_model
+from curate.models.static_embed import StaticEmbedder
 
 EMBEDDINGS = "builtin:static_minilm"
 MAX_TOKENS = 1024
@@ -56,10 +56,10 @@ def choose_l2(x: np.ndarray, labels: list[str], seed: int) -> float:
         agree = []
         for fold in range(5):
             test = folds == fold
-            train_labels = [label for label, t in zip(labels, test) if not t]
+            train_labels = [label for label, t in zip(labels, test, strict=True) if not t]
             names, w, b = fit_softmax(x[~test], train_labels, l2=l2)
             predicted = [names[k] for k in (x[test] @ w.T + b).argmax(axis=1)]
-            agree.append(np.mean([p == label for p, label in zip(predicted, np.array(labels)[test])]))
+            agree.append(np.mean([p == label for p, label in zip(predicted, np.array(labels)[test], strict=True)]))
         score = (float(np.mean(agree)), l2)  # ties -> the stronger regularisation
         if best is None or score > best[0]:
             best = (score, l2)
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         student = FastTextClassifier(args.students / f"{name}.ftz")
         fasttext_labels = [student.labels[j] for j in student.predict_proba(texts).argmax(axis=1)]
         labels_of[name] = {"teacher": teacher_labels, "static": static_labels, "fasttext": fasttext_labels}
-        agreement = lambda labels: round(float(np.mean([teacher_labels[i] == labels[i] for i in held])), 4)  # noqa: E731
+        agreement = lambda labels: round(float(np.mean([teacher_labels[i] == labels[i] for i in held])), 4)
         metrics["heads"][name] = {"labels": len(full), "l2": l2, "bytes": (args.out_dir / f"{name}.json").stat().st_size,
                                   "agreement_held_out_static": agreement(static_labels),
                                   "agreement_held_out_fasttext": agreement(fasttext_labels),

@@ -25,10 +25,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from curate.eval.quality import bootstrap_auc, labelled_union, roc_auc  # noqa: E402
-from curate.models.embed import MeanPooledEncoder  # noqa: E402
-from curate.models.heads import LogisticHead, choose_l2, fit_logistic, nested_cv  # noqa: E402
-from curate.models.resolve import resolve_model  # noqa: E402
+from curate.eval.quality import bootstrap_auc, labelled_union, roc_auc
+from curate.models.embed import MeanPooledEncoder
+from curate.models.heads import LogisticHead, choose_l2, fit_logistic, nested_cv
+from curate.models.resolve import resolve_model
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "quality" / "dclm-human"
 def main(argv: list[str] | None = None) -> int:

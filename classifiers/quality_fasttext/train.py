@@ -29,15 +29,15 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from corpus import CACHE, SHARED, split_held_out, student_corpus, teacher_embeddings  # noqa: E402
+from corpus import CACHE, SHARED, split_held_out, student_corpus, teacher_embeddings
 
-from curate.eval.quality import bootstrap_auc, load_labelled, roc_auc  # noqa: E402
-from curate.models.fasttext_classifier import FastTextClassifier, train_student  # noqa: E402
-from curate.models.heads import LogisticHead  # noqa: E402
+from curate.eval.quality import bootstrap_auc, load_labelled, roc_auc
+from curate.models.fasttext_classifier import FastTextClassifier, train_student
+from curate.models.heads import LogisticHead
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    rank = lambda v: np.argsort(np.argsort(v, kind="stable"), kind="stable").astype(np.float64)  # noqa: E731
+    rank = lambda v: np.argsort(np.argsort(v, kind="stable"), kind="stable").astype(np.float64)
     return float(np.corrcoef(rank(a), rank(b))[0, 1])
 
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     teacher_scores = teacher.predict(teacher_embeddings(texts, teacher.encoder, teacher.max_tokens, cache=args.cache))
     held_out = split_held_out(len(pages), seed=args.seed)
     confident = np.abs(teacher_scores - 0.5) >= args.margin
-    train = [("hq" if s >= 0.5 else "lq", t) for t, s, h, c in zip(texts, teacher_scores, held_out, confident) if c and not h]
+    train = [("hq" if s >= 0.5 else "lq", t) for t, s, h, c in zip(texts, teacher_scores, held_out, confident, strict=True) if c and not h]
     # No class balancing: the score ranks pages (AUC), and repeating the few low-quality pages nine
     # times adds no information, only memorisation of them (balancing is for labels that must win
     # an argmax, as in classifiers/domain).

@@ -40,17 +40,17 @@ from pathlib import Path
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE.parent))
 
-from curate.eval.quality import bootstrap_auc, labelled_union, roc_auc  # noqa: E402
-from curate.models.heads import LogisticHead, choose_l2, fit_logistic, nested_cv  # noqa: E402
-from curate.models.resolve import resolve_model  # noqa: E402
-from curate.models.static_embed import StaticEmbedder, forget_recent  # noqa: E402
+from curate.eval.quality import bootstrap_auc, labelled_union, roc_auc
+from curate.models.heads import LogisticHead, choose_l2, fit_logistic, nested_cv
+from curate.models.resolve import resolve_model
+from curate.models.static_embed import StaticEmbedder, forget_recent
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "quality" / "dclm-human"
 EMBEDDINGS = "builtin:static_minilm"

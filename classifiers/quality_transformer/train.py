@@ -38,10 +38,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # run as a script from anywhere in a checkout
 
-from curate.eval.quality import bootstrap_auc, roc_auc  # noqa: E402
-from curate.models import resolve_model  # noqa: E402
-from curate.models.resolve import PROJECT_ROOT  # noqa: E402
-from curate.models.seqcls import CHARS_PER_TOKEN_BOUND, SequenceClassifier  # noqa: E402
+from curate.eval.quality import bootstrap_auc, roc_auc
+from curate.models import resolve_model
+from curate.models.resolve import PROJECT_ROOT
+from curate.models.seqcls import CHARS_PER_TOKEN_BOUND, SequenceClassifier
 
 DEFAULT_TRAIN = PROJECT_ROOT.parent / "shared" / "data" / "quality" / "dclm-human" / "majority_data.jsonl"
 DEFAULT_OUT = HERE / "model"
@@ -165,7 +165,7 @@ def positive_scores(folder: str, texts: list[str], positive: int, args) -> list[
     """P(positive) for each text, from the saved model loaded the way the stage loads it."""
     classifier = SequenceClassifier(folder, max_tokens=args.max_tokens, batch_size=args.batch_size, device="cpu")
     scores = classifier.score(texts)
-    return [float(v) if ok else 0.0 for v, ok in zip(scores.values[:, positive], scores.scored)]
+    return [float(v) if ok else 0.0 for v, ok in zip(scores.values[:, positive], scores.scored, strict=True)]
 
 
 def auc_summary(scores: list[float], y_binary: list[int]) -> dict:
@@ -188,7 +188,7 @@ def cross_validate(base: str, texts: list[str], y: list[int], names: list[str], 
             tokenizer.save_pretrained(folder)
             del model
             scores = positive_scores(folder, [texts[i] for i in held_out], positive, args)
-        for i, s in zip(held_out, scores):
+        for i, s in zip(held_out, scores, strict=True):
             out_of_fold[i] = s
         fold_y = [int(y[i] == positive) for i in held_out]
         per_fold.append(roc_auc(scores, fold_y) if 0 < sum(fold_y) < len(fold_y) else None)
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> dict:
     if positive_name not in names:
         parser.error(f"--positive {positive_name!r} is not a label name ({names})")
     positive = names.index(positive_name)
-    print(f"{args.train}: {len(texts)} rows, labels {dict(zip(names, (y.count(i) for i in range(len(names)))))}; base {base}", flush=True)
+    print(f"{args.train}: {len(texts)} rows, labels {dict(zip(names, (y.count(i) for i in range(len(names))), strict=True))}; base {base}", flush=True)
 
     report: dict = {
         "base": args.base, "base_resolved": base, "train": str(args.train), "train_sha256": _sha256(args.train),

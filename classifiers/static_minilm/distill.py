@@ -19,8 +19,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from curate.models.resolve import resolve_model  # noqa: E402
-from curate.models.static_embed import distill_static  # noqa: E402
+from curate.models.resolve import resolve_model
+from curate.models.static_embed import distill_static
 
 
 def main(argv: list[str] | None = None) -> int:

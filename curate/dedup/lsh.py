@@ -20,7 +20,7 @@ class LshParams:
     rows: int
 
     @classmethod
-    def for_threshold(cls, threshold: float, num_perm: int, false_positive_weight: float = 0.5, false_negative_weight: float = 0.5) -> "LshParams":
+    def for_threshold(cls, threshold: float, num_perm: int, false_positive_weight: float = 0.5, false_negative_weight: float = 0.5) -> LshParams:
         """datasketch's optimisation: the (bands, rows) minimising weighted FP/FN probability mass."""
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
@@ -30,7 +30,7 @@ class LshParams:
         return cls(bands=int(bands), rows=int(rows))
 
     @classmethod
-    def for_recall(cls, threshold: float, num_perm: int, min_probability: float = 0.99) -> "LshParams":
+    def for_recall(cls, threshold: float, num_perm: int, min_probability: float = 0.99) -> LshParams:
         """The (bands, rows) under which a pair at exactly ``threshold`` Jaccard shares a bucket
         with probability ≥ ``min_probability``, with the least false-candidate mass below the
         threshold (∫₀ᵗ P(candidate | J) dJ); ties go to fewer bands (fewer bucket keys).

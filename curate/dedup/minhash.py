@@ -13,7 +13,7 @@ as datasketch gives). The shingle hash folds per-word xxh32 values (see ``shingl
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import xxhash

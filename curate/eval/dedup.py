@@ -84,7 +84,7 @@ def extract_texts(htmls: list[bytes], batch_rows: int = 64) -> list[str]:
     texts: dict[str, str] = {}
     for start in range(0, batch.num_rows, batch_rows):
         kept = stage.process(batch.slice(start, batch_rows)).kept
-        texts.update(zip(kept.column("id").to_pylist(), kept.column("text").to_pylist()))
+        texts.update(zip(kept.column("id").to_pylist(), kept.column("text").to_pylist(), strict=True))
     return [texts.get(i) or "" for i in ids]
 
 
@@ -100,7 +100,7 @@ def load_pages(shared: Path, trafilatura_eval_pages: int | None) -> list[BasePag
         pages = subset(load_trafilatura_eval(snippets_root), trafilatura_eval_pages)
         named += [(f"trafilatura-eval/{p.key}", p.html) for p in pages]
     texts = extract_texts([html for _, html in named])
-    return [BasePage(name, text) for (name, _), text in zip(named, texts)]
+    return [BasePage(name, text) for (name, _), text in zip(named, texts, strict=True)]
 
 
 def shingle_set(text: str) -> set[bytes]:
@@ -339,7 +339,7 @@ class Report:
             f"pages: {self.pages_read} read, {self.pages_short} under the word floor, {self.pages_near_duplicate} near"
             f" duplicates of another page; {self.bases} bases (highest Jaccard between two: {self.highest_base_jaccard:.3f}),"
             f" {self.documents} documents",
-            f"edits planted: " + ", ".join(f"{k} {v}" for k, v in self.edits.items()),
+            "edits planted: " + ", ".join(f"{k} {v}" for k, v in self.edits.items()),
             "",
             f"{'target':>7} {'side':>9} {'pairs':>6} {'merged':>7} {'merge rate':>11} {'agree':>7}"
             f" {'exact Jaccard min / mean / max':>32}",

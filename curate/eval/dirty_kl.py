@@ -85,7 +85,7 @@ def defect_report(ground_truth_rows: list[dict], use_language: bool = True) -> d
     table = {g: {"documents": sizes[g], **{n: 0 for n in names}, "either": 0} for g in order}
     clean_by_category: dict[str, Counter] = defaultdict(Counter)
     clean_by_language: dict[str, Counter] = defaultdict(Counter)
-    for row, doc_id, doc_groups in zip(rows, ids, groups):
+    for row, doc_id, doc_groups in zip(rows, ids, groups, strict=True):
         hit = [n for n in names if doc_id in rejected[n]]
         for g in doc_groups:
             for n in hit:
@@ -154,7 +154,7 @@ def extracted_texts(payloads: list[tuple[str, bytes, str | None]]) -> list[tuple
         batch = conform(pa.table({"id": [k for k, _, _ in part], "html": pa.array([h for _, h, _ in part], pa.binary()),
                                   "charset": pa.array([c for _, _, c in part], pa.string())}), DOCUMENT_SCHEMA)
         kept = stage.process(batch).kept
-        out.extend(zip(kept.column("id").to_pylist(), kept.column("text").to_pylist()))
+        out.extend(zip(kept.column("id").to_pylist(), kept.column("text").to_pylist(), strict=True))
     return out
 
 
@@ -194,7 +194,7 @@ def real_pages(shared: Path = DEFAULT_SHARED, with_language: bool = True) -> lis
         from curate.langid import LanguageIdentifier
 
         labels = LanguageIdentifier().predict([p.text for p in pages])
-        pages = [RealPage(p.source, p.key, p.text, label[0], p.label) for p, label in zip(pages, labels)]
+        pages = [RealPage(p.source, p.key, p.text, label[0], p.label) for p, label in zip(pages, labels, strict=True)]
     return pages
 
 

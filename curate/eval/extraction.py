@@ -25,9 +25,10 @@ import gzip
 import json
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 Extractor = Callable[["bytes | str"], str]
 

@@ -68,7 +68,7 @@ def defect_report(ground_truth_rows: list[dict], use_language: bool = True, stag
     any_rejects: Counter = Counter()
     rejected_any = [False] * len(rows)
     clean_by_category: dict[str, dict] = defaultdict(lambda: {"documents": 0, "rejected_by": Counter()})
-    for row, doc_groups in zip(rows, groups):
+    for row, doc_groups in zip(rows, groups, strict=True):
         if doc_groups == [CLEAN]:
             clean_by_category[row.get("category") or "?"]["documents"] += 1
     for cls in stages:
@@ -77,7 +77,7 @@ def defect_report(ground_truth_rows: list[dict], use_language: bool = True, stag
         out = stage.process(batch)
         per_rule = {name[len("would_reject_"):]: Counter() for name in out.counters if name.startswith("would_reject_")}
         rejected = Counter()
-        for i, (doc_hits, doc_groups) in enumerate(zip(hits, groups)):
+        for i, (doc_hits, doc_groups) in enumerate(zip(hits, groups, strict=True)):
             for reason, _ in doc_hits:
                 per_rule.setdefault(reason, Counter()).update(doc_groups)
                 if doc_groups == [CLEAN]:
@@ -94,7 +94,7 @@ def defect_report(ground_truth_rows: list[dict], use_language: bool = True, stag
         stage_rejects[cls.name] = {g: rejected.get(g, 0) for g in order}
         assert out.rejected.num_rows == sum(1 for h in hits if h)
     line_edits = _c4_line_edits(rows, groups, order, use_language) if C4Quality in stages else {}
-    for flag, doc_groups in zip(rejected_any, groups):
+    for flag, doc_groups in zip(rejected_any, groups, strict=True):
         if flag:
             any_rejects.update(doc_groups)
     return {
@@ -117,7 +117,7 @@ def _c4_line_edits(rows: list[dict], groups: list[list[str]], order: list[str], 
     stage = C4Quality()
     rules, unspaced = stage.rules(), stage.params.unspaced_languages
     edits = {rule: Counter() for rule in LINE_RULES}
-    for row, doc_groups in zip(rows, groups):
+    for row, doc_groups in zip(rows, groups, strict=True):
         result = c4_clean(row["main_text"], rules, use_language and is_unspaced(row.get("language"), unspaced))
         for rule, count in result.removed_by.items():
             if count:

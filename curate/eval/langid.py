@@ -29,8 +29,8 @@ import argparse
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pyarrow as pa
 
@@ -266,13 +266,13 @@ def max_chars_effect(texts: Sequence[str], caps: Sequence[int | None], identifie
     rows = []
     for cap in caps:
         predictions, cpu = run(cap)
-        changed = sum(a[0] != b[0] for a, b in zip(predictions, reference))
+        changed = sum(a[0] != b[0] for a, b in zip(predictions, reference, strict=True))
         rows.append({
             "max_chars": cap,
             "changed": changed,
             "changed_rate": changed / len(texts) if texts else 0.0,
             "docs_per_cpu_s": len(texts) / cpu if cpu > 0 else float("inf"),
-            "mean_score_delta": sum(a[1] - b[1] for a, b in zip(predictions, reference)) / len(texts) if texts else 0.0,
+            "mean_score_delta": sum(a[1] - b[1] for a, b in zip(predictions, reference, strict=True)) / len(texts) if texts else 0.0,
         })
     return rows
 

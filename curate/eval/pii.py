@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from curate.pii.detectors import CARD, EMAIL, IBAN, IP, PHONE, SSN, Span
 

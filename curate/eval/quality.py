@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 
 def roc_auc(scores: Sequence[float], labels: Sequence[int]) -> float:
     """P(score of a random positive > score of a random negative), ties counted half (Mann-Whitney)."""
-    pairs = sorted(zip(scores, labels))
+    pairs = sorted(zip(scores, labels, strict=True))
     positives = sum(labels)
     negatives = len(labels) - positives
     if not positives or not negatives:
@@ -145,7 +145,7 @@ def score_labelled(rows: list[dict], pipeline_path: str | Path) -> dict:
     report = {"documents": n, "positives": sum(labels), "scores": {}}
     for column, column_values in values.items():
         sign = direction(column)
-        pairs = [(v, y) for v, y in zip(column_values, labels) if v is not None]
+        pairs = [(v, y) for v, y in zip(column_values, labels, strict=True) if v is not None]
         if sign is None or len({y for _, y in pairs}) < 2:
             continue
         oriented = [sign * float(v) for v, _ in pairs]

@@ -178,10 +178,10 @@ def fast_container_body(page, options):
     pre-conversion backup serve only the fallbacks fast mode skips) and its settings checks.
     None where ``bare_extraction`` returns None.
     """
+    from lxml.etree import strip_tags
     from trafilatura import xpaths
     from trafilatura.htmlprocessing import convert_tags, prune_unwanted_nodes, tree_cleaning
     from trafilatura.main_extractor import extract_content
-    from lxml.etree import strip_tags
 
     try:
         tree = prune_unwanted_nodes(page, xpaths.RAW_TREE_PRUNE_XPATH)

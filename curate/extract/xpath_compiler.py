@@ -25,7 +25,7 @@ the same elements in the same order.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import lxml.etree
 
@@ -355,7 +355,7 @@ class CompiledXPath:
         # _stepN returns the step's result; _firstN only its first element: the first match in
         # document order heads the result of every form of step, "[1] among siblings" included
         self.source = "\n".join(line for n, step in enumerate(steps) for first in (False, True) for line in _emit(n, step, first))
-        exec(compile(self.source, f"<xpath {path[:40]!r}>", "exec"), namespace)  # noqa: S102 - our own generated code
+        exec(compile(self.source, f"<xpath {path[:40]!r}>", "exec"), namespace)
         self._steps: list[Callable] = [namespace[f"_step{n}"] for n in range(len(steps))]
         self._firsts: list[Callable] = [namespace[f"_first{n}"] for n in range(len(steps))]
         # ".//cite|.//quote": one walk over the tags (a union is in document order, as that walk is)
@@ -414,7 +414,7 @@ class FusedFirsts:
                 lines += ["            return first"]
         lines += ["        if not left:", "            break", "    return first"]
         self.source = "\n".join(lines)
-        exec(compile(self.source, "<fused xpaths>", "exec"), namespace)  # noqa: S102 - our own generated code
+        exec(compile(self.source, "<fused xpaths>", "exec"), namespace)
         self._walk = namespace["_fused"]
 
     def __call__(self, context) -> list:

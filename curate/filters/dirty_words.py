@@ -49,10 +49,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Iterable
 
 LISTS_DIR = Path(__file__).resolve().parents[1] / "data" / "dirty_words"
 # Language codes (as language ID writes them) -> the shipped list that covers them.
@@ -203,7 +203,7 @@ def matcher(lists: tuple[str, ...], extra_paths: tuple[str, ...] = ()) -> DirtyW
     return _cached_matcher(tuple(lists), tuple(extra_paths))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cached_matcher(lists: tuple[str, ...], extra_paths: tuple[str, ...]) -> DirtyWordMatcher:
     shipped = shipped_lists()
     entries: list[str] = []

@@ -52,9 +52,9 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import compress
-from typing import Iterable, Sequence
 
 # --- languages ------------------------------------------------------------------------------------
 
@@ -216,14 +216,14 @@ def ngram_char_fractions(
     for n in sorted(top_ns):
         if no_dup_from is not None and n >= no_dup_from or n_words <= n:
             break
-        counts = Counter(zip(*(words[i:] for i in range(n))))
+        counts = Counter(zip(*(words[i:] for i in range(n)), strict=False))
         if len(counts) == n_words - n + 1:
             no_dup_from = n
             break
         most = max(counts.values())
         best = max((g for g, c in counts.items() if c == most), key=lambda g: sum(map(len, g)))
         if _has_border(best):
-            grams = zip(*(words[i:] for i in range(n)))
+            grams = zip(*(words[i:] for i in range(n)), strict=False)
             covered = _covered_chars(lengths, (i for i, g in enumerate(grams) if g == best), n)
         else:
             covered = most * sum(map(len, best))
@@ -235,11 +235,11 @@ def ngram_char_fractions(
             break
         if starts is None:
             positions = range(n_words - n + 1)
-            counts = Counter(zip(*(words[i:] for i in range(n))))
+            counts = Counter(zip(*(words[i:] for i in range(n)), strict=False))
             if len(counts) == len(positions):
                 no_dup_from = n
                 break
-            grams = list(zip(*(words[i:] for i in range(n))))
+            grams = list(zip(*(words[i:] for i in range(n)), strict=False))
         else:
             positions = [i for i in starts if i + n <= n_words]
             grams = [tuple(words[i:i + n]) for i in positions]
@@ -247,13 +247,13 @@ def ngram_char_fractions(
             if len(counts) == len(grams):
                 no_dup_from = n
                 break
-        starts = [i for i, g in zip(positions, grams) if counts[g] > 1]
+        starts = [i for i, g in zip(positions, grams, strict=True) if counts[g] > 1]
         if count_first_occurrence:
             cover = starts
         else:
             seen: set = set()
             cover = []
-            for i, g in zip(positions, grams):
+            for i, g in zip(positions, grams, strict=True):
                 if counts[g] > 1:
                     if g in seen:
                         cover.append(i)

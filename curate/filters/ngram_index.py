@@ -57,7 +57,7 @@ class NgramIndex:
     files_sha256: str
 
     @classmethod
-    def build(cls, name: str, n: int, texts_by_item: list[str], files_sha256: str) -> "NgramIndex":
+    def build(cls, name: str, n: int, texts_by_item: list[str], files_sha256: str) -> NgramIndex:
         per_item = [np.unique(ngram_hashes(t, n)) for t in texts_by_item]
         counts = np.array([len(h) for h in per_item], dtype=np.int64)
         if counts.sum():
@@ -99,7 +99,7 @@ class NgramIndex:
         os.replace(partial, path)
 
     @classmethod
-    def load(cls, path: Path) -> "NgramIndex":
+    def load(cls, path: Path) -> NgramIndex:
         with np.load(path, allow_pickle=False) as stored:
             meta = json.loads(str(stored["meta"]))
             return cls(meta["name"], meta["n"], stored["hashes"], stored["items"], stored["item_ngrams"], meta["files_sha256"])

@@ -59,7 +59,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import msgpack
 import numpy as np
@@ -236,7 +236,7 @@ def reference(language: str, top_n: int = DEFAULT_TOP_N) -> Reference:
     return _cached_reference(language, top_n)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cached_reference(language: str, top_n: int) -> Reference:
     return build_reference(language, top_n)
 

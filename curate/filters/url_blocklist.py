@@ -126,7 +126,7 @@ class CategoryList:
     urls: frozenset[str]  # listed URLs, scheme-less
 
     @classmethod
-    def load(cls, source: ListSource) -> "CategoryList":
+    def load(cls, source: ListSource) -> CategoryList:
         """The category's hashes from the disk cache, or built from the list and cached."""
         cache = _cache_dir() / f"{source.category}-{source.fingerprint()[:32]}.npz"
         if cache.is_file():
@@ -188,7 +188,7 @@ class WordLists:
         self.subword_pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     @classmethod
-    def shipped(cls, soft_threshold: int, extra_banned=(), extra_subwords=()) -> "WordLists":
+    def shipped(cls, soft_threshold: int, extra_banned=(), extra_subwords=()) -> WordLists:
         lists = {}
         for kind, name in WORD_FILES.items():
             path = datatrove_asset(f"{DATATROVE_ASSETS}/{name}")

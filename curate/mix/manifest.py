@@ -9,8 +9,8 @@ the Parquet files.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -175,7 +175,7 @@ def verify(base: Path, card_mix: dict, kept_documents: int, expect: Callable[[bo
         documents += first
         rows += table.num_rows
         grouped = table.group_by("mix_bucket").aggregate([("tokens", "sum")])
-        for name, n in zip(grouped.column("mix_bucket").to_pylist(), grouped.column("tokens_sum").to_pylist()):
+        for name, n in zip(grouped.column("mix_bucket").to_pylist(), grouped.column("tokens_sum").to_pylist(), strict=True):
             by_bucket[name] = by_bucket.get(name, 0) + int(n)
         arrays = s.get("arrays") or {}
         for kind, a in arrays.items():

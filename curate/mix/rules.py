@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -35,7 +35,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-Scalar = Union[bool, int, float, str]
+Scalar = bool | int | float | str
 
 
 class Predicate(_Strict):
@@ -62,7 +62,7 @@ class Predicate(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _not_empty(self) -> "Predicate":
+    def _not_empty(self) -> Predicate:
         if not self.operators():
             raise ValueError("a predicate needs at least one operator (eq, ne, in, not_in, gt, ge, lt, le, matches, glob, is_null)")
         if self.matches is not None:
@@ -115,7 +115,7 @@ class BucketRule(_Strict):
     _where_any_of = field_validator("where", mode="before")(lambda cls, v: _as_any_of(v))
 
     @model_validator(mode="after")
-    def _unique_caps(self) -> "BucketRule":
+    def _unique_caps(self) -> BucketRule:
         labels = [c.label() for c in self.caps]
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
@@ -161,7 +161,7 @@ class MixConfig(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "MixConfig":
+    def _consistent(self) -> MixConfig:
         if not self.buckets:
             raise ValueError("buckets: at least one bucket is required")
         names = [b.name for b in self.buckets]

@@ -77,7 +77,7 @@ def selection_keys(ids: list[str], seed: int, mode: str = "random", weights: np.
 def shuffle_keys(ids: list[str], copy_numbers: list[int], seed: int) -> np.ndarray:
     s = _seed(seed, _SHUFFLE_SALT)
     return np.fromiter(
-        (xxhash.xxh64_intdigest(f"{i}\x00{c}".encode("utf-8"), seed=s) for i, c in zip(ids, copy_numbers)),
+        (xxhash.xxh64_intdigest(f"{i}\x00{c}".encode(), seed=s) for i, c in zip(ids, copy_numbers, strict=True)),
         dtype=np.uint64, count=len(ids),
     )
 

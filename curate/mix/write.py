@@ -135,7 +135,7 @@ def shard_summary(table: pa.Table) -> dict:
     by_bucket = {
         bucket: {"tokens": int(tokens), "rows": int(rows), "documents": int(first)}
         for bucket, tokens, rows, first in zip(grouped.column("mix_bucket").to_pylist(), grouped.column("tokens_sum").to_pylist(),
-                                                grouped.column("tokens_count").to_pylist(), grouped.column("first_sum").to_pylist())
+                                                grouped.column("tokens_count").to_pylist(), grouped.column("first_sum").to_pylist(), strict=True)
     }
     documents = sum(v["documents"] for v in by_bucket.values())
     return {

@@ -32,7 +32,7 @@ to their ``torch_threads`` (default ``num_cpus``) in ``setup``; ``NerDetector`` 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def alone(device, batch_size: int) -> bool:

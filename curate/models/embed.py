@@ -15,7 +15,7 @@ MiniLM takes ~1 s and 90 MB.
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

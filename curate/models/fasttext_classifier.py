@@ -28,8 +28,8 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -105,10 +105,10 @@ class FastTextClassifier:
         todo = [i for i, line in enumerate(lines) if line]
         if todo:
             labels, probabilities = self.model.predict([lines[i] for i in todo], k=-1)
-            for i, row_labels, row_probabilities in zip(todo, labels, probabilities):
+            for i, row_labels, row_probabilities in zip(todo, labels, probabilities, strict=True):
                 row = out[i]
                 row[:] = 0.0
-                for label, p in zip(row_labels, row_probabilities):
+                for label, p in zip(row_labels, row_probabilities, strict=True):
                     row[self._index[label[len(LABEL_PREFIX):]]] = p
         return np.clip(out, 0.0, 1.0)
 

@@ -120,7 +120,7 @@ class LogisticHead:
         Path(path).write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path) -> "LogisticHead":
+    def load(cls, path: str | Path) -> LogisticHead:
         body = json.loads(Path(path).read_text(encoding="utf-8"))
         if body.get("format") != LOGISTIC_FORMAT:
             raise ValueError(f"{path}: not a {LOGISTIC_FORMAT} file (format={body.get('format')!r})")
@@ -232,7 +232,7 @@ class LabelHead:
         Path(path).write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path) -> "LabelHead":
+    def load(cls, path: str | Path) -> LabelHead:
         body = json.loads(Path(path).read_text(encoding="utf-8"))
         if body.get("format") != LABEL_FORMAT:
             raise ValueError(f"{path}: not a {LABEL_FORMAT} file (format={body.get('format')!r})")
@@ -290,7 +290,7 @@ class ZeroShotHead:
         self.prototypes = np.vstack(prototypes)
 
     @classmethod
-    def from_taxonomy(cls, head: dict, encode) -> "ZeroShotHead":
+    def from_taxonomy(cls, head: dict, encode) -> ZeroShotHead:
         return cls(head["labels"], head["temperature"], encode, head.get("gates"), head.get("fallback"))
 
     def predict(self, embeddings: np.ndarray, texts=None) -> np.ndarray:

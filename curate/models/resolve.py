@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -109,7 +109,7 @@ def resolve_model(reference: str, *, expect: str = "any", allow_hub: bool = Fals
     return resolved
 
 
-@lru_cache(maxsize=None)
+@cache
 def file_sha256(path: str) -> str:
     """sha256 of a file, read in 1 MiB chunks (cached per process: model files do not change in a run)."""
     digest = hashlib.sha256()

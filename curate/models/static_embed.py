@@ -30,8 +30,8 @@ import json
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -44,7 +44,7 @@ CHARS_PER_TOKEN_BOUND = 8
 # domain and topic heads) tokenize each text once. A row is a function of its text alone, so a
 # reused row is the row that would have been computed. Bounded: about 4 MB per matrix.
 RECENT_ROWS = 4096
-_RECENT: dict[tuple[str, int], "OrderedDict[bytes, np.ndarray]"] = {}
+_RECENT: dict[tuple[str, int], OrderedDict[bytes, np.ndarray]] = {}
 
 
 # BERT-uncased tokenizers (MiniLM's) normalise with BertNormalizer: drop control characters, map
@@ -145,10 +145,10 @@ class StaticEmbedder:
         slow = [i for i, f in enumerate(fast) if not f]
         if quick:
             for i, e in zip(quick, self.bare_tokenizer.encode_batch_fast([heads[i].translate(_CONTROL_DELETE).lower() for i in quick],
-                                                                         add_special_tokens=False)):
+                                                                         add_special_tokens=False), strict=True):
                 out[i] = e
         if slow:
-            for i, e in zip(slow, self.tokenizer.encode_batch_fast([heads[i] for i in slow], add_special_tokens=False)):
+            for i, e in zip(slow, self.tokenizer.encode_batch_fast([heads[i] for i in slow], add_special_tokens=False), strict=True):
                 out[i] = e
         return out
 
@@ -156,7 +156,7 @@ class StaticEmbedder:
         limit = self.max_tokens * CHARS_PER_TOKEN_BOUND
         encodings = self.encodings([t[:limit] for t in texts])
         out = []
-        for text, encoding in zip(texts, encodings):
+        for text, encoding in zip(texts, encodings, strict=True):
             ids = np.asarray(encoding.ids, dtype=np.int64)
             if self.unk_id is not None:
                 ids = ids[ids != self.unk_id]

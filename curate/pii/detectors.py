@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import phonenumbers
 from stdnum import iban as stdnum_iban

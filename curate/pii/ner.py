@@ -148,7 +148,7 @@ class NerDetector:
         """Sorted, non-overlapping ``(start, end, type)`` spans per text; ``[]`` for empty or None texts."""
         todo = [i for i, text in enumerate(texts) if text]
         results: list[list[Span]] = [[] for _ in texts]
-        for i, doc in zip(todo, self._docs([texts[i] for i in todo])):
+        for i, doc in zip(todo, self._docs([texts[i] for i in todo]), strict=True):
             results[i] = self._spans(texts[i], doc)
         return results
 
@@ -158,7 +158,7 @@ class NerDetector:
         ``[0, labels]``."""
         todo = [i for i, text in enumerate(texts) if text]
         results = [np.zeros((0, len(self._prefixes)), dtype=np.float32) for _ in texts]
-        for i, doc in zip(todo, self._docs([texts[i] for i in todo])):
+        for i, doc in zip(todo, self._docs([texts[i] for i in todo]), strict=True):
             results[i] = doc.probs
         return results
 

@@ -9,7 +9,7 @@ failure are kept. Every batch it yields is a ``StageOutput`` whose ``kept`` has 
 from __future__ import annotations
 
 import hashlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from curate.readers.batch import MAX_PAYLOAD_BYTES, BatchBuilder, InputFile, open_binary
 from curate.readers.jsonl import read_jsonl

@@ -8,7 +8,7 @@ the file name by fsspec. Line numbers are 1-based and count every line, blank on
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 from curate.readers.batch import (
     MAX_PAYLOAD_BYTES,

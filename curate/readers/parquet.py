@@ -6,7 +6,7 @@ by column in Arrow (no per-row Python for the text), which matters for FineWeb-s
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -139,7 +139,7 @@ def _fetch_time(table: pa.Table, counters: dict[str, float]) -> pa.Array:
         # Naive timestamps are taken as UTC; safe=False allows ns -> us truncation.
         return pc.cast(column, _FETCH_TIME_TYPE, safe=False)
     values = [parse_timestamp(v) for v in column.to_pylist()]
-    bad = sum(1 for raw, parsed in zip(column.to_pylist(), values) if raw is not None and parsed is None)
+    bad = sum(1 for raw, parsed in zip(column.to_pylist(), values, strict=True) if raw is not None and parsed is None)
     if bad:
         counters["parquet_bad_fetch_time"] = float(bad)
     return pa.array(values, type=_FETCH_TIME_TYPE)

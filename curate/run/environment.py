@@ -66,6 +66,6 @@ def session_dir() -> str | None:
     try:
         import ray
 
-        return ray._private.worker._global_node.get_session_dir_path()  # noqa: SLF001 - no public accessor
+        return ray._private.worker._global_node.get_session_dir_path()
     except Exception:
         return None

@@ -62,7 +62,7 @@ def raylet_path() -> str | None:
 
         spec = importlib.util.find_spec("ray._raylet")
         return os.path.realpath(spec.origin) if spec and spec.origin else None
-    except Exception:  # noqa: BLE001 - no Ray, no fix needed
+    except Exception:
         return None
 
 
@@ -157,7 +157,7 @@ def prime_worker() -> str:
     """
     try:
         return _prime()
-    except Exception as exc:  # noqa: BLE001 - a setup hook that raises kills the worker
+    except Exception as exc:
         log.warning("opencensus_fix: DeltaProducer not primed: %r", exc)
         return f"skipped: {exc!r}"
 

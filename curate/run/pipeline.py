@@ -31,12 +31,12 @@ from curate.config import PipelineConfig
 from curate.hashing import IdDigest, sha256_file
 from curate.readers import list_inputs_with_skipped
 from curate.run import out as out_mod
-from curate.run.parts import row_slices
 from curate.run.cluster_step import run_cluster_step
 from curate.run.group_step import GroupReducePass, group_units
 from curate.run.key_count_step import run_key_count_step
 from curate.run.map_pass import READ_STAGE, DocumentsPass, MapPass
 from curate.run.mix_passes import run_mix
+from curate.run.parts import row_slices
 from curate.run.progress import Progress
 from curate.run.shards import ShardPass, shard_units
 from curate.run.stage_calls import Chain, GroupOutlet, Outlet, ShardOutlet
@@ -302,7 +302,7 @@ def unit_problems(engine: Engine, stage_order: list[str]) -> list[str]:
             if "docs" not in outputs or not tallies or not any(t["in"] for t in tallies.values()):
                 continue
             chain = [tallies[s] for s in stage_order if s in tallies]
-            for before, after in zip(chain, chain[1:]):
+            for before, after in zip(chain, chain[1:], strict=False):
                 if after["in"] != before["kept"]:
                     problems.append(f"{name} unit {key} ({record.get('label')}): a stage received {after['in']} documents, "
                                     f"the one before it kept {before['kept']}")

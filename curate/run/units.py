@@ -59,7 +59,7 @@ class PassSpec:
     num_cpus: float = 1.0
     num_gpus: float = 0.0
 
-    def run_unit(self, worker: "WorkerContext", unit: Unit) -> dict:  # pragma: no cover - interface
+    def run_unit(self, worker: WorkerContext, unit: Unit) -> dict:  # pragma: no cover - interface
         raise NotImplementedError
 
     def record_path(self, key: str) -> str:

@@ -14,8 +14,9 @@ import json
 import os
 import posixpath
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import fsspec
 from fsspec.core import url_to_fs

@@ -93,8 +93,14 @@ class Stage:
     @classmethod
     def reads(cls, params: StageParams) -> dict[str, str]:
         """Columns these parameters make the stage read that an earlier stage must write
-        (parameter name -> column); checked when the pipeline is parsed."""
-        return {}
+        (parameter name -> column); checked when the pipeline is parsed.
+
+        By default: a ``language_column`` set to anything but ``lang``. The default column is
+        optional (without language ID the stages judge every document in their default language);
+        a column named on purpose that nobody writes is a typo that would switch that off unseen.
+        """
+        column = getattr(params, "language_column", None)
+        return {"language_column": column} if column and column != "lang" else {}
 
     @classmethod
     def score_histograms(cls, params: StageParams) -> dict[str, ScoreHistogram]:
@@ -218,7 +224,7 @@ class GroupStage(Stage):
     def split_survivors(self, partition: pa.Table, keep: list[bool], survivor: list[str], reason: str) -> tuple[pa.Table, pa.Table]:
         """Kept survivors, and the other rows rejected with ``reason`` and ``survivor=<id>``."""
         reasons = [None if k else reason for k in keep]
-        details = [None if k else f"survivor={s}" for k, s in zip(keep, survivor)]
+        details = [None if k else f"survivor={s}" for k, s in zip(keep, survivor, strict=True)]
         return self.split(partition, keep, reasons, details)
 
 

@@ -117,7 +117,7 @@ class C4Quality(Stage):
         values: dict[str, list] = {column: [] for column in COLUMNS}
         texts, hits = [], []
         counters = {"c4_lines_in": 0.0, "c4_citations_removed": 0.0, **{f"c4_lines_removed_{r}": 0.0 for r in LINE_RULES}}
-        for text, lang in zip(batch.column("text").to_pylist(), langs):
+        for text, lang in zip(batch.column("text").to_pylist(), langs, strict=True):
             r = c4_clean(text, rules, is_unspaced(lang, p.unspaced_languages))
             texts.append(r.text if text is not None else None)
             values["c4_lines_removed"].append(r.lines_removed)
@@ -152,7 +152,7 @@ class C4Quality(Stage):
         keep, reasons, details, counters = decide(hits, enabled_rules(self.params))
         if self.params.edit_lines:
             counters["c4_documents_edited"] = float(sum(
-                1 for removed, k in zip(batch.column("c4_lines_removed").to_pylist(), keep) if k and removed))
+                1 for removed, k in zip(batch.column("c4_lines_removed").to_pylist(), keep, strict=True) if k and removed))
         histograms = self.histogram_counts(batch)
         kept, rejected = self.split(batch, keep, reasons, details)
         return StageOutput(kept, rejected, {**line_counters, **counters}, histograms)

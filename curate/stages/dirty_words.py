@@ -153,7 +153,7 @@ class DirtyWords(Stage):
         fracs: list[float | None] = []
         keep, reasons, details = [], [], []
         counters: Counter = Counter({f"would_reject_dirty_words_{rule}": 0.0 for rule in RULES})
-        for text, lang in zip(texts, langs):
+        for text, lang in zip(texts, langs, strict=True):
             language = document_language(lang)
             if language is None:
                 language = default

@@ -40,8 +40,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import xxhash
 import pyarrow as pa
+import xxhash
 from pydantic import Field, field_validator, model_validator
 
 from curate.models.heads import LogisticHead, ZeroShotHead, load_taxonomy
@@ -204,7 +204,7 @@ class EmbedClassifier(Stage):
         texts = batch.column("text").to_pylist() if "text" in batch.column_names else [None] * batch.num_rows
         ids = batch.column("id").to_pylist() if "id" in batch.column_names else [None] * batch.num_rows
         in_sample = self.sampled(ids)
-        texts = [t if s else None for t, s in zip(texts, in_sample)]
+        texts = [t if s else None for t, s in zip(texts, in_sample, strict=True)]
         before = (self.encoder.tokens_read, self.encoder.truncated, self.encoder.seconds)
         started = time.perf_counter()
         embeddings = self.encoder.encode(texts)
@@ -217,7 +217,7 @@ class EmbedClassifier(Stage):
         for name, head in self.heads.items():
             probabilities = head.predict(embeddings, texts)
             best = np.nan_to_num(probabilities, nan=-1.0).argmax(axis=1)
-            columns[f"{name}_embed"] = pa.array([None if e else head.labels[b] for e, b in zip(empty, best)], type=pa.string())
+            columns[f"{name}_embed"] = pa.array([None if e else head.labels[b] for e, b in zip(empty, best, strict=True)], type=pa.string())
             top = probabilities[np.arange(len(best)), best] if len(best) else np.zeros(0)
             columns[f"{name}_embed_score"] = pa.array(top, type=pa.float32(), mask=empty)
             if p.label_probabilities:
@@ -253,7 +253,7 @@ class EmbedClassifier(Stage):
         rows = np.flatnonzero(scored)
 
         def compare(name: str, student: list, teacher: list) -> None:
-            pairs = [(s, t) for s, t in zip(student, teacher) if s is not None and t is not None]
+            pairs = [(s, t) for s, t in zip(student, teacher, strict=True) if s is not None and t is not None]
             out[f"audit_{name}_documents"] = float(len(pairs))
             out[f"audit_{name}_agree"] = float(sum(s == t for s, t in pairs))
 

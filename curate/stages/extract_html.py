@@ -929,7 +929,7 @@ class HtmlExtractor(Stage):
         keep, reasons, details = [], [], []
         # the XPath swap once per batch (extract() nests inside it for free), outside any time bound
         with compiled_xpaths() if self.params.compiled_xpaths else contextlib.nullcontext():
-            for html, text, charset in zip(htmls, texts, charsets):
+            for html, text, charset in zip(htmls, texts, charsets, strict=True):
                 if html is None:
                     result = Extraction(text=text, charset=charset, method=PASSTHROUGH) if text else Extraction(
                         charset=charset, reason="no_main_text", detail="no_html_no_text")

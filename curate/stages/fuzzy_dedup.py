@@ -9,8 +9,11 @@ verified: with ``verification: signature`` a pair is an edge when its signature 
 estimate is at least ``exact_margin`` away from the threshold (3 standard deviations of a 128-perm
 estimate at 0.8 is 0.1), and the rest are decided by the exact Jaccard of the two documents'
 shingle-hash sets, so pairs near the threshold are not a coin flip. Components are formed over all edges;
-the survivor of a component is the document with the highest ``quality_column`` value when that
-column exists, else the longest text, else the smallest id. Within each language when a ``lang``
+the survivor of a component follows ``survivor``: ``longest`` (the default: where dedup runs in
+Llama 3's order, before any quality score exists, the copy with the most text), ``newest`` (the
+latest ``fetch_time``, as URL dedup keeps) or ``quality`` (the highest ``quality_column``, which an
+earlier stage must write: checked when the pipeline is parsed); ties go to the longer text, then
+the smaller id. Within each language when a ``lang``
 column exists (the language is mixed into every bucket key).
 """
 from __future__ import annotations
@@ -39,13 +42,15 @@ class FuzzyDedupParams(StageParams):
     false_negative_weight: float = Field(default=0.95, gt=0.0, lt=1.0, description="used only when min_candidate_probability is null")
     verification: Literal["signature", "exact"] = "exact"
     exact_margin: float = Field(default=0.1, ge=0.0, le=1.0, description="signature estimates this close to the threshold are checked exactly")
-    quality_column: str = "quality_score"
+    survivor: Literal["longest", "newest", "quality"] = Field(
+        default="longest", description="which document of a cluster stays: the longest text, the newest fetch, or the highest quality_column")
+    quality_column: str = Field(default="quality_static", description="the score survivor: quality reads (an earlier stage must write it)")
     language_column: str = "lang"
 
 
 class FuzzyDedup(ClusterStage):
     name = "fuzzy_dedup"
-    version = "3"  # 3: banding chosen for 99 % candidate probability at the threshold
+    version = "3"  # 3: banding for 99 % candidate probability at the threshold; an explicit survivor rule
     Params = FuzzyDedupParams
     reason = "near_duplicate"
 
@@ -86,7 +91,7 @@ class FuzzyDedup(ClusterStage):
         exact Jaccard up to 32-bit hash collisions (~10^-6 of the shingles of a long page)."""
         hashes, counts = self.hasher.shingle_hashes(batch.column("text").to_pylist())
         ends = np.cumsum(counts)
-        return [np.unique(hashes[end - n : end]).tobytes() for n, end in zip(counts, ends)]
+        return [np.unique(hashes[end - n : end]).tobytes() for n, end in zip(counts, ends, strict=True)]
 
     def verify_exact(self, a: bytes, b: bytes) -> bool:
         sa, sb = np.frombuffer(a, dtype=np.uint32), np.frombuffer(b, dtype=np.uint32)
@@ -94,10 +99,24 @@ class FuzzyDedup(ClusterStage):
         jaccard = len(np.intersect1d(sa, sb, assume_unique=True)) / union if union else 1.0
         return jaccard >= self.params.threshold
 
+    @classmethod
+    def reads(cls, params: FuzzyDedupParams) -> dict[str, str]:
+        out = super().reads(params)
+        if params.survivor == "quality":
+            out["quality_column"] = params.quality_column
+        return out
+
     def rank(self, batch: pa.Table) -> list[tuple]:
+        """Sort keys, best survivor first: the survivor rule, then the longest text, then the smallest id."""
+        p: FuzzyDedupParams = self.params
         lengths = [len(t or "") for t in batch.column("text").to_pylist()]
         ids = batch.column("id").to_pylist()
-        if self.params.quality_column in batch.column_names:
-            quality = [q if q is not None else float("-inf") for q in batch.column(self.params.quality_column).to_pylist()]
-            return [(-q, -n, i) for q, n, i in zip(quality, lengths, ids)]
-        return [(-n, i) for n, i in zip(lengths, ids)]
+        if p.survivor == "quality":
+            # checked at parse time that an earlier stage writes it; a null score ranks last
+            quality = [q if q is not None else float("-inf") for q in batch.column(p.quality_column).to_pylist()]
+            return [(-q, -n, i) for q, n, i in zip(quality, lengths, ids, strict=True)]
+        if p.survivor == "newest" and "fetch_time" in batch.column_names:
+            # newest first; a document without a fetch time ranks after every dated one
+            times = [t.timestamp() if t is not None else float("-inf") for t in batch.column("fetch_time").to_pylist()]
+            return [(-t, -n, i) for t, n, i in zip(times, lengths, ids, strict=True)]
+        return [(-n, i) for n, i in zip(lengths, ids, strict=True)]

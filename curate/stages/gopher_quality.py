@@ -39,7 +39,13 @@ import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
 from curate.filters.gopher import (
-    DEFAULT_BULLETS, GOPHER_STOP_WORDS, UNSPACED_LANGUAGES, Threshold, base_language, decide, quality_scores,
+    DEFAULT_BULLETS,
+    GOPHER_STOP_WORDS,
+    UNSPACED_LANGUAGES,
+    Threshold,
+    base_language,
+    decide,
+    quality_scores,
     stop_word_pattern,
 )
 from curate.stages.base import ScoreHistogram, Stage, StageOutput, StageParams
@@ -156,7 +162,7 @@ class GopherQuality(Stage):
         default = base_language(p.default_language)
         values: dict[str, list] = {column: [] for column in COLUMNS}
         hits: list[list[tuple[str, str]]] = []
-        for text, lang in zip(batch.column("text").to_pylist(), langs):
+        for text, lang in zip(batch.column("text").to_pylist(), langs, strict=True):
             lang = base_language(lang) or default
             unspaced = lang in p.unspaced_languages
             s = quality_scores(
@@ -165,7 +171,7 @@ class GopherQuality(Stage):
             row = (s.word_count, s.mean_word_length, s.hash_word_ratio, s.ellipsis_word_ratio, s.bullet_lines_frac,
                    s.ellipsis_lines_frac, s.alpha_words_frac, s.alpha_chars_frac, s.stop_words)
             doc_hits = []
-            for rule, value in zip(rules, row):
+            for rule, value in zip(rules, row, strict=True):
                 values[rule.column].append(value)
                 if rule.reason == "gopher_quality_alpha_chars" and not unspaced:
                     continue

@@ -79,7 +79,7 @@ class GopherRepetition(Stage):
     def score_histograms(cls, params: GopherRepetitionParams) -> dict[str, ScoreHistogram]:
         return {
             rule.column: ScoreHistogram(0.0, 1.0, 40, () if rule.high is None else (rule.high,), _LABELS[score])
-            for score, rule in zip(REPETITION_SCORES, thresholds(params))
+            for score, rule in zip(REPETITION_SCORES, thresholds(params), strict=True)
         }
 
     def score(self, batch: pa.Table) -> tuple[pa.Table, list[list[tuple[str, str]]]]:
@@ -91,7 +91,7 @@ class GopherRepetition(Stage):
         for text in batch.column("text").to_pylist():
             scores = repetition_scores(text, p.count_first_occurrence)
             doc_hits = []
-            for score, rule in zip(REPETITION_SCORES, rules):
+            for score, rule in zip(REPETITION_SCORES, rules, strict=True):
                 value = scores[score]
                 values[rule.column].append(value)
                 detail = rule.check(value)

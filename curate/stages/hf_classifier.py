@@ -221,7 +221,7 @@ class HfClassifier(Stage):
         scores: dict[str, list[float | None]] = {}
         for column, index in self.output_index.items():
             values = result.values[:, index]
-            scores[column] = [float(v) if ok else None for v, ok in zip(values, result.scored)]
+            scores[column] = [float(v) if ok else None for v, ok in zip(values, result.scored, strict=True)]
             array = pa.array(scores[column], type=pa.float32())
             position = batch.schema.get_field_index(column)
             batch = batch.set_column(position, column, array) if position >= 0 else batch.append_column(column, array)

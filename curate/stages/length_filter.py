@@ -44,7 +44,7 @@ class LengthFilter(Stage):
         word_list = words.to_pylist()
         char_list = chars.to_pylist()
         keep, reasons, details = [], [], []
-        for n_words, n_chars in zip(word_list, char_list):
+        for n_words, n_chars in zip(word_list, char_list, strict=True):
             reason = detail = None
             if n_chars < p.min_chars:
                 reason, detail = "too_few_chars", f"chars={n_chars}<{p.min_chars}"
@@ -57,4 +57,4 @@ class LengthFilter(Stage):
             details.append(detail)
         batch = batch.append_column("word_count", words)
         kept, rejected = self.split(batch, keep, reasons, details)
-        return StageOutput(kept=kept, rejected=rejected, counters={"words_kept": float(sum(w for w, k in zip(word_list, keep) if k))})
+        return StageOutput(kept=kept, rejected=rejected, counters={"words_kept": float(sum(w for w, k in zip(word_list, keep, strict=True) if k))})

@@ -55,7 +55,7 @@ class LineDedup(KeyCountStage):
         langs = batch.column(p.language_column).to_pylist() if p.language_column in batch.column_names else [None] * len(ids)
         return [
             line_keys(text, line_salt(bucket_of(doc_id, self.num_buckets), lang), p.normalization, p.min_line_chars)
-            for doc_id, text, lang in zip(ids, texts, langs)
+            for doc_id, text, lang in zip(ids, texts, langs, strict=True)
         ]
 
     def document_keys(self, batch: pa.Table) -> list[list[int]]:
@@ -65,11 +65,11 @@ class LineDedup(KeyCountStage):
         texts = batch.column("text").to_pylist()
         new_texts, removed, keep, reasons, details = [], [], [], [], []
         lines_total = lines_removed = touched = 0
-        for text, keys, its_frequent in zip(texts, self._keys(batch), frequent):
+        for text, keys, its_frequent in zip(texts, self._keys(batch), frequent, strict=True):
             lines = (text or "").split("\n")
             lines_total += len(lines)
             if its_frequent:
-                kept_lines = [line for line, key in zip(lines, keys) if key is None or key not in its_frequent]
+                kept_lines = [line for line, key in zip(lines, keys, strict=True) if key is None or key not in its_frequent]
             else:
                 kept_lines = lines
             n_removed = len(lines) - len(kept_lines)

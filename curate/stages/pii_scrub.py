@@ -24,7 +24,7 @@ import phonenumbers
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
-from curate.pii.detectors import ALL_TYPES, ADDRESS, NAME, RULE_TYPES, DetectorOptions, find_pii, resolve_overlaps
+from curate.pii.detectors import ADDRESS, ALL_TYPES, NAME, RULE_TYPES, DetectorOptions, find_pii, resolve_overlaps
 from curate.pii.replace import replace_spans
 from curate.stages.base import Stage, StageOutput, StageParams
 
@@ -223,7 +223,7 @@ class PiiScrub(Stage):
         totals: Counter = Counter()
         documents_with: Counter = Counter()
         scanned_chars = 0
-        for i, extra in zip(live, ner_spans):
+        for i, extra in zip(live, ner_spans, strict=True):
             text = texts[i] or ""
             scanned_chars += len(text)
             spans = find_pii(text, self.options, self._regions(urls[i], langs[i]))

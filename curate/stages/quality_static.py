@@ -158,7 +158,7 @@ class QualityStatic(Stage):
             "tokens_read": float(self.embedder.tokens_read - before[0]),
             "truncated_documents": float(self.embedder.truncated - before[1]), "model_seconds": seconds,
             "embeddings_reused": float(self.embedder.reused - before[2]),
-            "documents_outside_languages": float(sum(1 for a, e in zip(applies, empty) if not a and not e)),
+            "documents_outside_languages": float(sum(1 for a, e in zip(applies, empty, strict=True) if not a and not e)),
             "below_threshold_outside_languages": float(outside_below),
         }
         return StageOutput(kept=kept, rejected=rejected, counters=counters, histograms=histograms)

@@ -150,7 +150,7 @@ class StaticLabels(Stage):
             topic_probabilities = head.predict(embeddings, texts)
             best = np.nan_to_num(topic_probabilities, nan=-1.0).argmax(axis=1)
             top = topic_probabilities[np.arange(len(best)), best] if len(best) else np.zeros(0)
-            columns["topic"] = pa.array([None if e else head.labels[b] for e, b in zip(empty, best)], type=pa.string())
+            columns["topic"] = pa.array([None if e else head.labels[b] for e, b in zip(empty, best, strict=True)], type=pa.string())
             columns["topic_score"] = pa.array(top, type=pa.float32(), mask=empty)
         seconds = time.perf_counter() - started
         for column, array in columns.items():

@@ -65,7 +65,7 @@ from pydantic import Field, field_validator, model_validator
 
 from curate.filters.token_kl import DEFAULT_TOP_N, Reference, divergence, reference, reference_language, tokenize, wordlists
 from curate.stages.base import ScoreHistogram, Stage, StageOutput, StageParams
-from curate.stages.dirty_words import set_column, document_language
+from curate.stages.dirty_words import document_language, set_column
 
 RULES = ("excess", "kl")
 
@@ -166,7 +166,7 @@ class TokenDistribution(Stage):
         oovs: list[float | None] = []
         keep, reasons, details = [], [], []
         counters: Counter = Counter({f"would_reject_token_kl_{rule}": 0.0 for rule in RULES})
-        for text, lang in zip(texts, langs):
+        for text, lang in zip(texts, langs, strict=True):
             language = document_language(lang)
             if language is None and default is not None:
                 language = default

@@ -53,7 +53,7 @@ class TopicFastText(FastTextClassifier):
         empty = np.isnan(probabilities).any(axis=1)
         best = np.where(empty, 0, np.nan_to_num(probabilities, nan=-1.0).argmax(axis=1))
         scores = probabilities[np.arange(len(best)), best] if len(best) else np.zeros(0)
-        return {"topic": pa.array([None if e else labels[b] for e, b in zip(empty, best)], type=pa.string()),
+        return {"topic": pa.array([None if e else labels[b] for e, b in zip(empty, best, strict=True)], type=pa.string()),
                 "topic_score": pa.array(scores, type=pa.float32(), mask=empty)}
 
     def decide(self, probabilities, labels):

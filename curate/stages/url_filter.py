@@ -25,7 +25,14 @@ import pyarrow as pa
 from pydantic import Field, field_validator
 
 from curate.filters.url_blocklist import (
-    CategoryList, WordLists, _strip_url, find_source, hash_names, host_of, host_suffixes, matches,
+    CategoryList,
+    WordLists,
+    _strip_url,
+    find_source,
+    hash_names,
+    host_of,
+    host_suffixes,
+    matches,
 )
 from curate.stages.base import Stage, StageOutput, StageParams
 

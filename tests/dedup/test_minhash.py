@@ -20,7 +20,7 @@ def test_signatures_are_bit_identical_to_datasketch(num_perm, seed, ngram):
     hasher = BatchMinHasher(num_perm=num_perm, seed=seed, ngram=ngram)
     sigs = hasher.signatures(TEXTS)
     assert sigs.shape == (len(TEXTS), num_perm) and sigs.dtype == np.uint32
-    for text, sig in zip(TEXTS, sigs):
+    for text, sig in zip(TEXTS, sigs, strict=True):
         reference = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash)  # datasketch's default scheme
         for shingle in word_shingles(text, ngram):
             reference.update(shingle)

@@ -43,7 +43,7 @@ def test_precision_and_recall_on_planted_near_duplicates(ray_session, tmp_path):
                          tmp_path / "after", cards_dir=None, run_id="fuzzy")
     assert after.card["ledger"]["balanced"]
 
-    texts = dict(zip(*pq.read_table(tmp_path / "before" / "data", columns=["id", "text"]).to_pydict().values()))
+    texts = dict(zip(*pq.read_table(tmp_path / "before" / "data", columns=["id", "text"]).to_pydict().values(), strict=True))
     survivor = {i: i for i in pq.read_table(tmp_path / "after" / "data", columns=["id"]).column("id").to_pylist()}
     for r in pq.read_table(tmp_path / "after" / "rejects").to_pylist():
         survivor[r["id"]] = r["detail"].removeprefix("survivor=")

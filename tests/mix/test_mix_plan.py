@@ -181,7 +181,7 @@ def test_expand_makes_numbered_copies_and_ledger_lines_for_the_rest():
     assert rows.num_rows == n_copies.sum() and ledger.num_rows == (n_copies == 0).sum()
     assert ledger.column("text").null_count == ledger.num_rows  # ledger lines carry no text
     assert set(ledger.column("__mix_detail").to_pylist()) <= {"bucket=multilingual", "bucket=code", "bucket=math", "bucket=general", "bucket=general; cap=arts"}
-    pairs = list(zip(rows.column("id").to_pylist(), rows.column("mix_copy").to_pylist()))
+    pairs = list(zip(rows.column("id").to_pylist(), rows.column("mix_copy").to_pylist(), strict=True))
     assert len(set(pairs)) == len(pairs)
     assert set(rows.column("__mix_shard").to_pylist()) == {0, 1, 2}
 

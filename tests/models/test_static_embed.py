@@ -9,8 +9,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from curate.models.resolve import resolve_model
-from curate.models.static_embed import (StaticEmbedder, distill_static, forget_recent, principal_components, quantise_int8,
-                                        sif_weights, token_outputs)
+from curate.models.static_embed import StaticEmbedder, distill_static, forget_recent, principal_components, quantise_int8, sif_weights, token_outputs
 from tests.tiny_seqcls import build_tiny_seqcls
 
 TEXTS = ["the study of data shows results", "buy cheap offer now , click here !", "history of science", "", "   "]
@@ -24,7 +23,7 @@ def tiny_encoder(tmp_path_factory):
 def test_distillation_is_deterministic_and_follows_the_recipe(tiny_encoder, tmp_path):
     a = distill_static(tiny_encoder, tmp_path / "a", dims=8, dtype="float32")
     distill_static(tiny_encoder, tmp_path / "b", dims=8, dtype="float32")
-    digest = lambda folder: hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()  # noqa: E731
+    digest = lambda folder: hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
     assert digest(tmp_path / "a") == digest(tmp_path / "b")
     assert a["hidden_dim"] == 8 and a["curate"]["vocabulary"] == 44
 

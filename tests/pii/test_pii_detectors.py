@@ -6,7 +6,18 @@ from pathlib import Path
 import pytest
 
 from curate.pii.detectors import (
-    CARD, EMAIL, IBAN, IP, PHONE, SECRET, SSN, DetectorOptions, card_issuer, find_pii, luhn_valid, resolve_overlaps,
+    CARD,
+    EMAIL,
+    IBAN,
+    IP,
+    PHONE,
+    SECRET,
+    SSN,
+    DetectorOptions,
+    card_issuer,
+    find_pii,
+    luhn_valid,
+    resolve_overlaps,
 )
 from curate.pii.replace import replace_spans
 

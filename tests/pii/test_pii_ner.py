@@ -8,6 +8,7 @@ import pytest
 from curate.pii.ner import NerDetector
 from tests.pii.tiny_ner import FILLER, SCHEMES, build_tiny_ner
 
+
 @pytest.fixture(scope="session")
 def models(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("ner_models")
@@ -196,7 +197,7 @@ def test_probabilities_do_not_depend_on_batch_size_or_order(tmp_path):
     others = {size: detector.token_probabilities(texts) for size, detector in runs.items() if size != 1}
     others["shuffled"] = [shuffled[order.index(i)] for i in range(len(texts))]
     for name, probabilities in others.items():
-        for i, (got, want) in enumerate(zip(probabilities, reference)):
+        for i, (got, want) in enumerate(zip(probabilities, reference, strict=True)):
             assert got.shape == want.shape and np.array_equal(got, want), f"text {i} differs at {name}"
     assert runs[5].detect(texts) == runs[32].detect(texts) == spans
     assert any(spans)  # the random model does tag some names

@@ -13,7 +13,7 @@ import zstandard
 from curate.readers import InputFile, read_file
 from curate.schema import document_id
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 # (line content, what becomes of it). Line numbers are 1-based and count blank lines too.
 LINES: list[tuple[bytes, str]] = [
@@ -29,7 +29,7 @@ LINES: list[tuple[bytes, str]] = [
     (b'{"text": "caf\xe9 latin-1"}', "undecodable_text"),
     (b'{"text": "lone \\ud800 surrogate"}', "undecodable_text"),
     (json.dumps({"text": "", "date": "not a date"}).encode(), "kept"),
-    ("  ".encode(), "blank"),
+    (b"  ", "blank"),
     (json.dumps({"text": "last line, no newline", "id": None}, ensure_ascii=False).encode(), "kept"),
 ]
 

@@ -12,7 +12,7 @@ import pytest
 from curate.readers import InputFile, read_file
 from curate.schema import document_id
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def write_parquet(path, table: pa.Table, row_group_size: int = 4) -> InputFile:

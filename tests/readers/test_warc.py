@@ -136,7 +136,7 @@ def test_clueweb_quirk(warc_dir, read):
     assert result.kept.num_rows == 29 and result.rejected.num_rows == 0
     assert set(result.kept.column("charset").to_pylist()) == {"euc-jp"}
     # ClueWeb09 writes WARC-Date: 2008-10-294T05:21:46-0700 (day of the year): Oct 20th.
-    assert set(result.kept.column("fetch_time").to_pylist()) == {dt.datetime(2008, 10, 20, 12, 21, 46, tzinfo=dt.timezone.utc)}
+    assert set(result.kept.column("fetch_time").to_pylist()) == {dt.datetime(2008, 10, 20, 12, 21, 46, tzinfo=dt.UTC)}
     assert "warc_bad_dates" not in result.counters
 
 

@@ -32,7 +32,7 @@ def _run(texts, langs=None, **params):
 
 
 def _text(out, doc_id="0"):
-    return dict(zip(out.kept.column("id").to_pylist(), out.kept.column("text").to_pylist()))[doc_id]
+    return dict(zip(out.kept.column("id").to_pylist(), out.kept.column("text").to_pylist(), strict=True))[doc_id]
 
 
 def _col(out, column):

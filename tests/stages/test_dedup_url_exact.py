@@ -42,7 +42,7 @@ def test_distinct_pages_stay_distinct():
 
 
 def t(day):
-    return dt.datetime(2024, 1, day, tzinfo=dt.timezone.utc)
+    return dt.datetime(2024, 1, day, tzinfo=dt.UTC)
 
 
 def test_newest_fetch_survives_and_ties_go_to_smallest_id():

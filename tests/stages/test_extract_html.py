@@ -217,7 +217,7 @@ def test_legacy_charsets_decoded(encoding, declared_in):
 def test_charset_label_precedence():
     assert decode_html("café".encode("latin-1"), "iso-8859-1") == ("café", "windows-1252")
     # A single-byte label on valid non-ASCII UTF-8 is the usual wrong HTTP default.
-    assert decode_html("café €".encode("utf-8"), "iso-8859-1") == ("café €", "utf-8")
+    assert decode_html("café €".encode(), "iso-8859-1") == ("café €", "utf-8")
     # The header wins over <meta> when it decodes cleanly.
     both = '<meta charset="windows-1251"><p>é</p>'.encode("latin-1")
     assert decode_html(both, "iso-8859-1")[1] == "windows-1252"
@@ -254,7 +254,7 @@ def test_bad_inputs_rejected_never_raised():
         "<html><body><div><p>unclosed <b>tags <i>everywhere</div></p> but text enough</body>",
         params=HtmlExtractorParams(max_html_bytes=4096),
     )
-    reasons = dict(zip(out.rejected.column("id").to_pylist(), out.rejected.column("reason").to_pylist()))
+    reasons = dict(zip(out.rejected.column("id").to_pylist(), out.rejected.column("reason").to_pylist(), strict=True))
     assert reasons == {"0": "html_too_large", "1": "undecodable_html", "2": "no_main_text", "3": "no_main_text", "4": "no_main_text"}
     assert out.kept.column("id").to_pylist() == ["5"]
     assert out.rejected.schema == REJECT_SCHEMA
@@ -357,7 +357,7 @@ def test_time_bound_off_the_main_thread_uses_the_watchdog():
     def worker():
         try:
             check_time_bound(watchdog=True)
-        except BaseException as error:  # noqa: BLE001 - report anything to the test thread
+        except BaseException as error:
             errors.append(error)
 
     thread = threading.Thread(target=worker)

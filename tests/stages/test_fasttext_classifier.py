@@ -6,7 +6,8 @@ import pyarrow as pa
 import pytest
 
 from curate.config import ConfigError, parse_pipeline
-from curate.models.fasttext_classifier import FastTextClassifier as FastTextModel, fasttext_line, train_student
+from curate.models.fasttext_classifier import FastTextClassifier as FastTextModel
+from curate.models.fasttext_classifier import fasttext_line, train_student
 from curate.stages.domain_fasttext import DomainFastText
 from curate.stages.fasttext_classifier import FastTextClassifier, FastTextClassifierParams
 from curate.stages.quality_fasttext import QualityFastText, QualityFastTextParams
@@ -68,7 +69,7 @@ def test_retraining_gives_the_same_labels(tmp_path, two_label_model):
     # Probes of words both models saw: an unseen word would leave the answer to the label prior.
     probe = ["return x + 1", "the team won the final match", "if (a == b) { return 0; }", "our garden is full of roses"]
     first, second = FastTextModel(two_label_model), FastTextModel(again)
-    labels = lambda model: [model.labels[j] for j in model.predict_proba(probe).argmax(axis=1)]  # noqa: E731
+    labels = lambda model: [model.labels[j] for j in model.predict_proba(probe).argmax(axis=1)]
     assert labels(first) == labels(second) == ["code", "prose", "code", "prose"]
 
 

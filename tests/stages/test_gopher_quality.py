@@ -169,7 +169,7 @@ def test_chinese_uses_character_estimates():
     assert out.kept.column("gopher_alpha_words_frac").to_pylist() == [None]
     assert out.kept.column("gopher_stop_words").to_pylist() == [None]
     assert out.kept.column("gopher_alpha_chars_frac").to_pylist()[0] > 0.85
-    reasons = dict(zip(out.rejected.column("id").to_pylist(), out.rejected.column("reason").to_pylist()))
+    reasons = dict(zip(out.rejected.column("id").to_pylist(), out.rejected.column("reason").to_pylist(), strict=True))
     # As English (no language), the Chinese text is one long "word" per clause.
     assert reasons == {"1": "gopher_quality_word_count", "2": "gopher_quality_word_count"}
     assert out.rejected.column("detail").to_pylist()[0] == "value=49<50"

@@ -72,7 +72,7 @@ BOUNDARIES = [
     ("max_top_3gram_char_frac", _top_ngram_text(3, 6), _top_ngram_text(3, 7), (0.18, 0.21)),
     ("max_top_4gram_char_frac", _top_ngram_text(4, 4), _top_ngram_text(4, 5), (0.16, 0.20)),
     *[(f"max_dup_{n}gram_char_frac", _dup_span_text(m), _dup_span_text(m + 1), (m / 100, (m + 1) / 100))
-      for n, m in zip(range(5, 11), (15, 14, 13, 12, 11, 10))],
+      for n, m in zip(range(5, 11), (15, 14, 13, 12, 11, 10), strict=True)],
 ]
 
 

@@ -1,10 +1,9 @@
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 from pydantic import ValidationError
 
-from curate.schema import DOCUMENT_SCHEMA, REJECT_SCHEMA, conform
 from curate.filters.words import script_word_count
+from curate.schema import DOCUMENT_SCHEMA, REJECT_SCHEMA, conform
 from curate.stages.length_filter import LengthFilter, LengthFilterParams
 from tests.conftest import shared_path
 
@@ -19,7 +18,7 @@ def test_boundaries_and_reasons():
     assert out.kept.column("id").to_pylist() == ["1", "2"]
     assert out.kept.column("word_count").to_pylist() == [3, 5]
     assert out.rejected.schema == REJECT_SCHEMA
-    assert dict(zip(out.rejected.column("id").to_pylist(), out.rejected.column("reason").to_pylist())) == {
+    assert dict(zip(out.rejected.column("id").to_pylist(), out.rejected.column("reason").to_pylist(), strict=True)) == {
         "0": "too_few_words", "3": "too_many_words", "4": "too_few_words"}
     assert set(out.rejected.column("stage").to_pylist()) == {"length_filter"}
     assert out.kept.num_rows + out.rejected.num_rows == 5
