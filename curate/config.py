@@ -15,10 +15,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from curate.contract import Resources, StageParams
 from curate.mix.rules import MIX_COLUMNS, MixConfig, check_columns
 from curate.schema import DOCUMENT_SCHEMA
 from curate.stages import registry
-from curate.stages.base import Stage, StageParams
+from curate.stages.base import Stage
 
 
 class ConfigError(ValueError):
@@ -85,8 +86,8 @@ class ResolvedStage:
         return self.cls(self.params)
 
     @property
-    def placement(self) -> tuple[bool, float, float]:
-        """(actor pool, CPUs, GPUs) per worker."""
+    def placement(self) -> Resources:
+        """What one worker of the stage needs."""
         return self.cls.placement(self.params)
 
     def provenance(self) -> dict:

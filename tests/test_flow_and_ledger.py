@@ -5,8 +5,8 @@ import pyarrow as pa
 import pytest
 
 from curate.card import compute_ledger, input_fingerprint, size_category
+from curate.contract import reject_rows
 from curate.schema import DOCUMENT_SCHEMA, conform, evolve_schema
-from curate.stages.base import reject_rows
 
 
 def _docs(n, start=0):

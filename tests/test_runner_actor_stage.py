@@ -5,8 +5,9 @@ import pyarrow as pa
 import pytest
 
 from curate.config import OutputConfig, PipelineConfig, RayConfig, ReadConfig, ResolvedStage
+from curate.contract import StageOutput, StageParams
 from curate.run import run_pipeline
-from curate.stages.base import Stage, StageOutput, StageParams
+from curate.stages.base import Stage
 
 pytestmark = pytest.mark.slow
 

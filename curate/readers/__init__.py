@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 
+from curate.contract import StageOutput
 from curate.readers.batch import MAX_PAYLOAD_BYTES, BatchBuilder, InputFile, open_binary
 from curate.readers.jsonl import read_jsonl
 from curate.readers.listing import detect_format, list_inputs, list_inputs_with_skipped
 from curate.readers.parquet import read_parquet
 from curate.readers.warc import read_warc
-from curate.stages.base import StageOutput
 
 __all__ = [
     "InputFile",

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import fsspec
 import pyarrow as pa
 
+from curate.contract import StageOutput, reject_rows
 from curate.schema import DOCUMENT_SCHEMA, conform, document_id
-from curate.stages.base import StageOutput, reject_rows
 
 READ_STAGE = "read"
 

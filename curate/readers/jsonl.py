@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from curate.contract import StageOutput
 from curate.readers.batch import (
     MAX_PAYLOAD_BYTES,
     BatchBuilder,
@@ -19,7 +20,6 @@ from curate.readers.batch import (
     parse_timestamp,
 )
 from curate.schema import document_id
-from curate.stages.base import StageOutput
 
 _READ_CHUNK = 1 << 20
 

@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curate.contract import StageOutput, reject_rows
 from curate.readers.batch import READ_STAGE, BatchBuilder, InputFile, error_detail, open_binary, parse_timestamp
 from curate.schema import DOCUMENT_SCHEMA, conform, document_id
-from curate.stages.base import StageOutput, reject_rows
 
 OPTIONAL_COLUMNS = ("id", "url", "fetch_time", "date")
 _FETCH_TIME_TYPE = DOCUMENT_SCHEMA.field("fetch_time").type

@@ -39,6 +39,7 @@ from warcio.bufferedreaders import BufferedReader, DecompressingBufferedReader
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ArcWarcRecordLoader
 
+from curate.contract import StageOutput
 from curate.readers.batch import (
     MAX_PAYLOAD_BYTES,
     BatchBuilder,
@@ -55,7 +56,6 @@ from curate.readers.sniff import (
     parse_content_type,
 )
 from curate.schema import document_id
-from curate.stages.base import StageOutput
 
 DOCUMENT_RECORD_TYPES = ("response", "resource", "conversion")
 # Not documents: counted under warc_records_skipped_<type> (anything else: ..._other).

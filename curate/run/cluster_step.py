@@ -48,7 +48,8 @@ class _ClusterPass(PassSpec):
         self.resolved = resolved
         self.title = title
         self.stage_names = (resolved.cls.name,)
-        self.num_cpus = resolved.placement[1] or 1.0
+        self.num_cpus = resolved.placement.cpus or 1.0
+        self.memory_bytes = resolved.placement.memory_bytes
 
     def _extra(self, busy_s: float, counters: dict | None = None) -> dict:
         tally = StageTally()
@@ -303,7 +304,7 @@ class ApplyClustersPass(_ClusterPass):
             keep = [i not in survivor_of for i in ids]
             kept, rejected = stage.split(docs, keep, [None if k else self.resolved.cls.reason for k in keep],
                                          [None if k else f"survivor={survivor_of[i]}" for k, i in zip(keep, ids, strict=True)])
-            from curate.stages.base import StageOutput
+            from curate.contract import StageOutput
 
             tally.add_output(StageOutput(kept, rejected), docs.num_rows, time.perf_counter() - started, stage.name)
             ctx.fault_point()

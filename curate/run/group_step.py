@@ -31,7 +31,8 @@ class GroupReducePass(PassSpec):
         self.outlet = outlet
         self.num_shards = num_shards
         self.stage_names = (resolved.cls.name,)
-        self.num_cpus = resolved.placement[1] or 1.0
+        self.num_cpus = resolved.placement.cpus or 1.0
+        self.memory_bytes = resolved.placement.memory_bytes
 
     def run_unit(self, ctx: WorkerContext, unit: Unit) -> dict:
         stage = ctx.stage(self.resolved)

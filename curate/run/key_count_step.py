@@ -36,7 +36,8 @@ class _KeyPass(PassSpec):
         self.title = title
         self.documents = documents
         self.stage_names = (resolved.cls.name,)
-        self.num_cpus = resolved.placement[1] or 1.0
+        self.num_cpus = resolved.placement.cpus or 1.0
+        self.memory_bytes = resolved.placement.memory_bytes
 
     def _stage(self, ctx: WorkerContext):
         stage = ctx.stage(self.resolved)

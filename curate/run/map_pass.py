@@ -34,8 +34,9 @@ class _ChainPass(PassSpec):
         self.num_shards = num_shards
         self.stage_names = tuple(chain.names)
         placements = [resolved.placement for resolved, _, _ in chain.members]
-        self.num_cpus = max([p[1] for p in placements], default=1.0) or 1.0
-        self.num_gpus = max([p[2] for p in placements], default=0.0)
+        self.num_cpus = max([p.cpus for p in placements], default=1.0) or 1.0
+        self.num_gpus = max([p.gpus for p in placements], default=0.0)
+        self.memory_bytes = max([p.memory_bytes for p in placements if p.memory_bytes], default=None)
 
     def _writers(self, ctx: WorkerContext, key: str) -> tuple[PartWriter, PartWriter]:
         docs = PartWriter(ctx.store, f"{self.name}/parts/{key}.docs", self.outlet.schema(self.out_schema), self.outlet.bucketer())

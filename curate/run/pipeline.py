@@ -91,7 +91,7 @@ class Engine:
         self.discarded: set[str] = set()
 
     def _pool_for(self, spec: PassSpec) -> WorkerPool:
-        shape = (spec.num_cpus, spec.num_gpus)
+        shape = (spec.num_cpus, spec.num_gpus, spec.memory_bytes)
         if self.pool is not None and self.pool.shape() == shape:
             return self.pool
         if self.pool is not None:
@@ -103,7 +103,7 @@ class Engine:
                 raise RunError(f"{spec.title}: its stages ask for {spec.num_gpus} GPU(s) per worker; the cluster has {self.gpus}")
         if self.max_workers:
             size = min(size, self.max_workers)
-        self.pool = WorkerPool(self.store, self.final_dir, spec.num_cpus, spec.num_gpus, max(1, size))
+        self.pool = WorkerPool(self.store, self.final_dir, spec.num_cpus, spec.num_gpus, max(1, size), spec.memory_bytes)
         return self.pool
 
     def run(self, spec: PassSpec, units: list[Unit]) -> dict[str, dict]:

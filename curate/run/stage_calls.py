@@ -14,9 +14,10 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
+from curate.contract import StageOutput
 from curate.run.units import RunError, WorkerContext
 from curate.schema import REJECT_SCHEMA, conform
-from curate.stages.base import GROUP_KEY, StageOutput
+from curate.stages.base import GROUP_KEY
 
 KEY_COLUMN = "__group_key"
 

@@ -58,6 +58,7 @@ class PassSpec:
     stage_names: tuple[str, ...] = ()
     num_cpus: float = 1.0
     num_gpus: float = 0.0
+    memory_bytes: int | None = None  # Ray's memory reservation per worker (None: none)
 
     def run_unit(self, worker: WorkerContext, unit: Unit) -> dict:  # pragma: no cover - interface
         raise NotImplementedError
@@ -197,6 +198,7 @@ class WorkerPool:
     num_cpus: float
     num_gpus: float
     size: int
+    memory_bytes: int | None = None
     actors: list = field(default_factory=list)
 
     def __post_init__(self):
@@ -205,11 +207,13 @@ class WorkerPool:
                                    "scheduling_strategy": "SPREAD"}
         if self.num_gpus:
             options["num_gpus"] = self.num_gpus
+        if self.memory_bytes:
+            options["memory"] = self.memory_bytes
         fault = os.environ.get(FAULT_WORKER_ENV) or None
         self.actors = [cls.options(**options).remote(self.store.root, self.final_dir, fault) for _ in range(self.size)]
 
-    def shape(self) -> tuple[float, float]:
-        return (self.num_cpus, self.num_gpus)
+    def shape(self) -> tuple[float, float, int | None]:
+        return (self.num_cpus, self.num_gpus, self.memory_bytes)
 
     def pids(self) -> list[int]:
         import ray

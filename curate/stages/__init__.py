@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import importlib
 
-from curate.stages.base import Stage, StageOutput, StageParams, reject_rows
+from curate.contract import StageOutput, StageParams, reject_rows
+from curate.stages.base import Stage
 
 _STAGE_MODULES = [
     "curate.stages.url_filter",

@@ -1,4 +1,4 @@
-"""The stage contract.
+"""Stages: the base classes (the contract's data types are in ``curate.contract``).
 
 A stage is one class in one module under ``curate/stages/``. It declares:
 
@@ -6,7 +6,8 @@ A stage is one class in one module under ``curate/stages/``. It declares:
 * ``Params`` — a pydantic model; unknown keys and bad values fail before any work starts;
 * ``writes`` — the columns it adds (name -> Arrow type), ``drops`` — columns it removes;
 * ``uses_model`` — True for stages that load a model once per worker (run on an actor pool);
-* ``num_cpus`` / ``num_gpus`` — resources per worker.
+* ``num_cpus`` / ``num_gpus`` — resources per worker (``placement(params)`` returns them as a
+  ``Resources``; a stage whose needs depend on its parameters overrides it).
 
 and implements ``process(batch) -> StageOutput``: the kept rows (with the new columns) and
 reject rows (``REJECT_SCHEMA``: id, url, source, stage, reason, detail — never text), plus
@@ -14,54 +15,13 @@ named counters. Stages never import ray: the runner decides where they run.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict
 
-from curate.pii.replace import scrub
-from curate.schema import REJECT_SCHEMA, empty_rejects
-
-
-class StageParams(BaseModel):
-    """Base for stage parameters: typed, frozen, and strict about unknown keys."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-@dataclass
-class StageOutput:
-    kept: pa.Table
-    rejected: pa.Table = field(default_factory=empty_rejects)
-    # Named counters (e.g. "extraction_timeouts"); summed across batches and workers.
-    counters: dict[str, float] = field(default_factory=dict)
-    # Score column -> counts per bin of its ScoreHistogram, over every scored document (kept and
-    # rejected); summed across batches and workers, drawn in the card with the thresholds.
-    histograms: dict[str, list[int]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ScoreHistogram:
-    """How the card bins one score column: ``bins`` equal bins over [low, high] (values outside
-    go to the edge bins), with the thresholds the stage applies drawn as lines."""
-
-    low: float
-    high: float
-    bins: int = 40
-    thresholds: tuple[float, ...] = ()
-    label: str = ""
-
-    def counts(self, values) -> list[int]:
-        array = np.asarray([v for v in values if v is not None], dtype=np.float64)
-        array = array[np.isfinite(array)]
-        if not array.size:
-            return [0] * self.bins
-        clipped = np.clip(array, self.low, self.high)
-        counts, _ = np.histogram(clipped, bins=self.bins, range=(self.low, self.high))
-        return counts.astype(int).tolist()
+from curate.contract import Resources, ScoreHistogram, StageOutput, StageParams, reject_rows
+from curate.schema import empty_rejects
 
 
 class Stage:
@@ -79,10 +39,10 @@ class Stage:
         self._ready = False
 
     @classmethod
-    def placement(cls, params: StageParams) -> tuple[bool, float, float]:
-        """(runs on an actor pool, CPUs, GPUs) per worker, for these parameters. Most stages
-        decide by class; one whose model is optional (a NER model in PII scrubbing) by params."""
-        return cls.uses_model, cls.num_cpus, cls.num_gpus
+    def placement(cls, params: StageParams) -> Resources:
+        """What one worker needs, for these parameters. Most stages decide by class; one whose
+        model is optional (a NER model in PII scrubbing) by params."""
+        return Resources(cls.uses_model, cls.num_cpus, cls.num_gpus)
 
     @classmethod
     def output_columns(cls, params: StageParams) -> dict[str, pa.DataType]:
@@ -162,43 +122,6 @@ class Stage:
             reasons=[reasons[i] for i in dropped_idx],
             details=[details[i] for i in dropped_idx] if details is not None else None,
         )
-
-
-def reject_rows(
-    documents: pa.Table,
-    *,
-    stage: str,
-    reasons: list[str] | str,
-    details: list[str | None] | None = None,
-) -> pa.Table:
-    """Reject rows for ``documents``: identity columns plus stage/reason/detail, no text."""
-    n = documents.num_rows
-    if isinstance(reasons, str):
-        reasons = [reasons] * n
-    if any(r is None for r in reasons):
-        raise ValueError(f"stage {stage!r}: every rejected document needs a reason")
-    if details is None:
-        details = [None] * n
-
-    def column(name: str) -> pa.Array:
-        if name in documents.column_names:
-            return documents.column(name).cast(pa.string())
-        return pa.nulls(n, type=pa.string())
-
-    # A URL can carry PII (credentials, an e-mail in the query string): reject records are read
-    # by people and quoted in reports, so they get the rule scrubber whatever stage wrote them.
-    urls = pa.array([scrub(u) for u in column("url").to_pylist()], type=pa.string())
-    return pa.Table.from_arrays(
-        [
-            column("id"),
-            urls,
-            column("source"),
-            pa.array([stage] * n, type=pa.string()),
-            pa.array(reasons, type=pa.string()),
-            pa.array(details, type=pa.string()),
-        ],
-        schema=REJECT_SCHEMA,
-    )
 
 
 def text_lengths(batch: pa.Table, column: str = "text") -> pa.Array:

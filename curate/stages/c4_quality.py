@@ -31,9 +31,10 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import Field
 
+from curate.contract import ScoreHistogram, StageOutput, StageParams
 from curate.filters.c4 import LINE_RULES, POLICY_PHRASES, TERMINAL_PUNCTUATION, C4Rules, c4_clean
 from curate.filters.gopher import UNSPACED_LANGUAGES, decide, is_unspaced
-from curate.stages.base import ScoreHistogram, Stage, StageOutput, StageParams
+from curate.stages.base import Stage
 from curate.stages.gopher_repetition import set_column
 
 

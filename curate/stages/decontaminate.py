@@ -27,8 +27,9 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from curate.contract import StageOutput, StageParams
 from curate.filters.ngram_index import load_index, ngram_hashes
-from curate.stages.base import Stage, StageOutput, StageParams
+from curate.stages.base import Stage
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 

@@ -51,8 +51,9 @@ from pathlib import Path
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
+from curate.contract import ScoreHistogram, StageOutput, StageParams
 from curate.filters.dirty_words import DirtyWordMatcher, list_language, matcher, shipped_lists
-from curate.stages.base import ScoreHistogram, Stage, StageOutput, StageParams
+from curate.stages.base import Stage
 
 RULES = ("frac", "count")
 _UNKNOWN = {"", "und", "zxx", "mul"}

@@ -44,9 +44,10 @@ import pyarrow as pa
 import xxhash
 from pydantic import Field, field_validator, model_validator
 
+from curate.contract import Resources, ScoreHistogram, StageOutput, StageParams
 from curate.models.heads import LogisticHead, ZeroShotHead, load_taxonomy
 from curate.models.resolve import ModelReferenceError, model_card_entry, resolve_model
-from curate.stages.base import ScoreHistogram, Stage, StageOutput, StageParams
+from curate.stages.base import Stage
 from curate.stages.fasttext_classifier import format_beyond, local_reference
 
 
@@ -79,6 +80,7 @@ class EmbedClassifierParams(StageParams):
     label_probabilities: bool = Field(default=True, description="also write each label's probability")
     min_quality: float = Field(default=0.0, ge=0.0, le=1.0, description="quality_embed below this -> quality_embed_low")
     num_gpus: float = Field(default=0.0, ge=0.0, description="GPUs per actor (the encoder runs on CUDA when given one)")
+    memory_mib: int | None = Field(default=None, ge=1, description="memory Ray reserves per actor (null: none)")
     num_cpus: float = Field(default=1.0, gt=0.0, description="CPUs per actor")
     torch_threads: int | None = Field(default=None, ge=1, description="torch intra-op threads per actor (null: num_cpus)")
     sample_fraction: float = Field(default=1.0, gt=0.0, le=1.0, description="embed only this hashed fraction of documents")
@@ -137,8 +139,8 @@ class EmbedClassifier(Stage):
     uses_model = True
 
     @classmethod
-    def placement(cls, params: EmbedClassifierParams) -> tuple[bool, float, float]:
-        return True, params.num_cpus, params.num_gpus
+    def placement(cls, params: EmbedClassifierParams) -> Resources:
+        return Resources(True, params.num_cpus, params.num_gpus, params.memory_mib * 2**20 if params.memory_mib else None)
 
     @classmethod
     def output_columns(cls, params: EmbedClassifierParams) -> dict[str, pa.DataType]:

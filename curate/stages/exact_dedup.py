@@ -8,7 +8,8 @@ from __future__ import annotations
 import pyarrow as pa
 import xxhash
 
-from curate.stages.base import GroupStage, StageOutput, StageParams, first_of_each_key
+from curate.contract import StageOutput, StageParams
+from curate.stages.base import GroupStage, first_of_each_key
 
 
 def text_fingerprint(text: str | None) -> str:

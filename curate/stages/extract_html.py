@@ -66,13 +66,14 @@ import pyarrow as pa
 import trafilatura
 from pydantic import Field
 
+from curate.contract import StageOutput, StageParams
 from curate.extract.fast_trafilatura import (
     compiled_xpaths,
     fast_container_body,
     main_container_candidates,
     sequence_replica_usable,
 )
-from curate.stages.base import Stage, StageOutput, StageParams
+from curate.stages.base import Stage
 
 EXTRACTED, FALLBACK, PASSTHROUGH, CONTAINER = "trafilatura", "fallback", "passthrough", "container"
 

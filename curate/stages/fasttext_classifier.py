@@ -28,10 +28,11 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
+from curate.contract import ScoreHistogram, StageOutput, StageParams
 from curate.models.fasttext_classifier import DEFAULT_MAX_CHARS, fasttext_lines
 from curate.models.fasttext_classifier import FastTextClassifier as FastTextModel
 from curate.models.resolve import ModelReferenceError, model_card_entry, resolve_model
-from curate.stages.base import ScoreHistogram, Stage, StageOutput, StageParams
+from curate.stages.base import Stage
 
 _IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 

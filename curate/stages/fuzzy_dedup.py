@@ -25,9 +25,10 @@ import pyarrow as pa
 import xxhash
 from pydantic import Field
 
+from curate.contract import StageParams
 from curate.dedup.lsh import LshParams, band_keys, signature_jaccard
 from curate.dedup.minhash import BatchMinHasher
-from curate.stages.base import ClusterStage, StageParams
+from curate.stages.base import ClusterStage
 
 
 class FuzzyDedupParams(StageParams):

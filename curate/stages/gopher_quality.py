@@ -38,6 +38,7 @@ from functools import cached_property
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
+from curate.contract import ScoreHistogram, StageOutput, StageParams
 from curate.filters.gopher import (
     DEFAULT_BULLETS,
     GOPHER_STOP_WORDS,
@@ -48,7 +49,7 @@ from curate.filters.gopher import (
     quality_scores,
     stop_word_pattern,
 )
-from curate.stages.base import ScoreHistogram, Stage, StageOutput, StageParams
+from curate.stages.base import Stage
 from curate.stages.gopher_repetition import set_column
 
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 import pyarrow as pa
 from pydantic import Field
 
+from curate.contract import ScoreHistogram, StageOutput, StageParams
 from curate.filters.gopher import DUP_NGRAM_NS, REPETITION_SCORES, TOP_NGRAM_NS, Threshold, decide, repetition_scores
-from curate.stages.base import ScoreHistogram, Stage, StageOutput, StageParams
+from curate.stages.base import Stage
 
 _FRACTION = dict(ge=0.0, le=1.0)
 

@@ -43,9 +43,10 @@ from functools import lru_cache
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
+from curate.contract import Resources, ScoreHistogram, StageOutput, StageParams
 from curate.models import ModelReferenceError, model_card_entry, resolve_model
 from curate.models.seqcls import HEADS, head_kind, label_names, position_limit
-from curate.stages.base import ScoreHistogram, Stage, StageOutput, StageParams
+from curate.stages.base import Stage
 
 _PREFIX = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -75,6 +76,7 @@ class HfClassifierParams(StageParams):
     batch_size: int = Field(default=16, ge=1, description="texts per forward pass on a GPU (on CPU each text runs alone, so scores do not depend on the batch)")
     num_cpus: float = Field(default=1.0, gt=0, description="CPUs per actor")
     num_gpus: float = Field(default=0.0, ge=0, description="GPUs per actor (0: CPU)")
+    memory_mib: int | None = Field(default=None, ge=1, description="memory Ray reserves per actor (null: none), for a large model")
     torch_threads: int | None = Field(default=None, ge=1, description="CPU threads per actor (null: num_cpus, at least 1)")
     min_score: dict[str, float] = Field(default={}, description="label -> threshold: a score below it rejects (<prefix>_low_score)")
     max_score: dict[str, float] = Field(default={}, description="label -> threshold: a score above it rejects (<prefix>_high_score)")
@@ -181,8 +183,8 @@ class HfClassifier(Stage):
         return {column: pa.float32() for column in params.score_columns()}
 
     @classmethod
-    def placement(cls, params: HfClassifierParams) -> tuple[bool, float, float]:
-        return True, params.num_cpus, params.num_gpus
+    def placement(cls, params: HfClassifierParams) -> Resources:
+        return Resources(True, params.num_cpus, params.num_gpus, params.memory_mib * 2**20 if params.memory_mib else None)
 
     @classmethod
     def models(cls, params: HfClassifierParams) -> list[dict]:

@@ -31,10 +31,11 @@ from pathlib import Path
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
+from curate.contract import ScoreHistogram, StageOutput, StageParams
 from curate.langid import ALIASES, CODES, DEFAULT_MAX_CHARS, LanguageIdentifier, bundled_model_path, prepare
 from curate.langid_second import DEFAULT_ACCEPT, DEFAULT_BELOW, SecondOpinion
 from curate.models.resolve import file_sha256
-from curate.stages.base import ScoreHistogram, Stage, StageOutput, StageParams
+from curate.stages.base import Stage
 
 _CODE = re.compile(r"^[a-z]{2,3}$")
 

@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
+from curate.contract import StageOutput, StageParams
 from curate.filters.words import script_word_counts
-from curate.stages.base import Stage, StageOutput, StageParams
+from curate.stages.base import Stage
 
 
 class LengthFilterParams(StageParams):

@@ -18,8 +18,9 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import Field
 
+from curate.contract import StageOutput, StageParams
 from curate.dedup.lines import bucket_of, line_keys, line_salt
-from curate.stages.base import KeyCountStage, StageOutput, StageParams
+from curate.stages.base import KeyCountStage
 
 
 class LineDedupParams(StageParams):

@@ -24,9 +24,10 @@ import phonenumbers
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
+from curate.contract import Resources, StageOutput, StageParams
 from curate.pii.detectors import ADDRESS, ALL_TYPES, NAME, RULE_TYPES, DetectorOptions, find_pii, resolve_overlaps
 from curate.pii.replace import replace_spans
-from curate.stages.base import Stage, StageOutput, StageParams
+from curate.stages.base import Stage
 
 PII_COUNTS_TYPE = pa.struct([pa.field(t.lower(), pa.int32()) for t in ALL_TYPES])
 BUILTIN_BLOCKLIST = "builtin"
@@ -166,11 +167,11 @@ class PiiScrub(Stage):
     writes = {"pii_counts": PII_COUNTS_TYPE}
 
     @classmethod
-    def placement(cls, params: PiiScrubParams) -> tuple[bool, float, float]:
+    def placement(cls, params: PiiScrubParams) -> Resources:
         # The rule detectors are plain tasks; a NER model is loaded once per actor.
         if params.ner_model:
-            return True, cls.num_cpus, params.ner_num_gpus
-        return False, cls.num_cpus, 0.0
+            return Resources(True, cls.num_cpus, params.ner_num_gpus)
+        return Resources(False, cls.num_cpus, 0.0)
 
     @classmethod
     def models(cls, params: PiiScrubParams) -> list[dict]:

@@ -29,9 +29,10 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
+from curate.contract import ScoreHistogram, StageOutput, StageParams
 from curate.models.heads import LabelHead
 from curate.models.resolve import model_card_entry, resolve_model
-from curate.stages.base import ScoreHistogram, Stage, StageOutput, StageParams
+from curate.stages.base import Stage
 from curate.stages.fasttext_classifier import local_reference
 from curate.stages.quality_static import _embeddings_reference, same_embeddings
 

@@ -63,8 +63,9 @@ from collections import Counter
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
+from curate.contract import ScoreHistogram, StageOutput, StageParams
 from curate.filters.token_kl import DEFAULT_TOP_N, Reference, divergence, reference, reference_language, tokenize, wordlists
-from curate.stages.base import ScoreHistogram, Stage, StageOutput, StageParams
+from curate.stages.base import Stage
 from curate.stages.dirty_words import document_language, set_column
 
 RULES = ("excess", "kl")

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from curate.stages.base import ScoreHistogram
+from curate.contract import ScoreHistogram
 from curate.stages.fasttext_classifier import FastTextClassifier, StudentModelParams
 
 

@@ -12,7 +12,8 @@ from urllib.parse import urldefrag
 import courlan
 import pyarrow as pa
 
-from curate.stages.base import GroupStage, StageOutput, StageParams, first_of_each_key
+from curate.contract import StageOutput, StageParams
+from curate.stages.base import GroupStage, first_of_each_key
 
 
 def normalize_url(url: str | None) -> str | None:

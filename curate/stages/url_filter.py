@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
 
+from curate.contract import StageOutput, StageParams
 from curate.filters.url_blocklist import (
     CategoryList,
     WordLists,
@@ -34,7 +35,7 @@ from curate.filters.url_blocklist import (
     host_suffixes,
     matches,
 )
-from curate.stages.base import Stage, StageOutput, StageParams
+from curate.stages.base import Stage
 
 _CATEGORY_NAME = r"^[a-z0-9_\-]+$"
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import pyarrow as pa
 import xxhash
 
-from curate.stages.base import Stage, StageOutput, StageParams
+from curate.contract import StageOutput, StageParams
+from curate.stages.base import Stage
 from curate.stages.url_dedup import normalize_url
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from curate.contract import Resources
 from curate.stages.embed_classifier import EmbedClassifier, EmbedClassifierParams
 from tests.conftest import REPO
 
@@ -94,7 +95,8 @@ def test_params_refuse_a_head_from_another_encoder(tmp_path):
 
 
 def test_placement_and_models_follow_the_params():
-    assert EmbedClassifier.placement(EmbedClassifierParams(num_gpus=1, num_cpus=2)) == (True, 2.0, 1.0)
+    assert EmbedClassifier.placement(EmbedClassifierParams(num_gpus=1, num_cpus=2)) == Resources(True, 2.0, 1.0)
+    assert EmbedClassifier.placement(EmbedClassifierParams(memory_mib=512)).memory_bytes == 512 * 2**20
     roles = [m["role"] for m in EmbedClassifier.models(EmbedClassifierParams())]
     assert roles == ["encoder", "quality_head", "taxonomy"]
 

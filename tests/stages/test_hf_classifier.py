@@ -14,6 +14,7 @@ import torch
 from pydantic import ValidationError
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from curate.contract import Resources
 from curate.schema import DOCUMENT_SCHEMA, conform
 from curate.stages import registry
 from curate.stages.hf_classifier import HfClassifier, HfClassifierParams, column_suffix
@@ -122,7 +123,7 @@ def test_columns_follow_the_model_config(models):
 def test_registered_on_an_actor_pool_with_the_model_in_the_card(models):
     assert registry()["hf_classifier"] is HfClassifier
     p = HfClassifierParams(model=str(models["classification"]), num_cpus=2, num_gpus=0.5)
-    assert HfClassifier.placement(p) == (True, 2, 0.5)
+    assert HfClassifier.placement(p) == Resources(True, 2, 0.5)
     assert HfClassifier.models(p) == [{"role": "hf_classifier", "model": str(models["classification"])}]
     # A relative path resolves on the driver to an absolute one that every actor can open.
     relative = os.path.relpath(models["classification"])

@@ -5,6 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 import curate.langid as langid
+from curate.contract import Resources
 from curate.langid import CODES, LID176_LABELS, LanguageIdentifier, label_to_code, prepare
 from curate.schema import DOCUMENT_SCHEMA, REJECT_SCHEMA, conform
 from curate.stages.lang_id import LangId, LangIdParams
@@ -175,7 +176,7 @@ def test_models_and_placement():
     assert re.fullmatch(r"[0-9a-f]{64}", entry["sha256"])
     assert second["role"] == "lang_id_second_opinion" and second["model"].startswith("lingua-language-detector ")
     assert len(LangId.models(LangIdParams(second_opinion=False))) == 1
-    assert LangId.placement(LangIdParams()) == (True, 1.0, 0.0)
+    assert LangId.placement(LangIdParams()) == Resources(True, 1.0, 0.0)
     assert set(LangId.writes) == {"lang", "lang_score"}
 
 

@@ -7,8 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from curate.config import ConfigError, parse_pipeline
+from curate.contract import Resources, reject_rows
 from curate.schema import DOCUMENT_SCHEMA, REJECT_SCHEMA, conform
-from curate.stages.base import reject_rows
 from curate.stages.pii_scrub import PII_COUNTS_TYPE, PiiScrub, PiiScrubParams, blocked_by, load_blocklist, url_region
 
 
@@ -113,7 +113,7 @@ def test_yaml_errors_name_the_stage_and_key():
 
 
 def test_placement_is_tasks_without_a_model_and_actors_with_one():
-    assert PiiScrub.placement(PiiScrubParams()) == (False, 1.0, 0.0)
-    assert PiiScrub.placement(PiiScrubParams(ner_model="some/model", ner_num_gpus=1)) == (True, 1.0, 1.0)
+    assert PiiScrub.placement(PiiScrubParams()) == Resources(False, 1.0, 0.0)
+    assert PiiScrub.placement(PiiScrubParams(ner_model="some/model", ner_num_gpus=1)) == Resources(True, 1.0, 1.0)
     assert PiiScrub.models(PiiScrubParams()) == []
     assert PiiScrub.models(PiiScrubParams(ner_model="some/model")) == [{"role": "pii_ner", "model": "some/model"}]

@@ -3,7 +3,8 @@ import math
 
 import pyarrow as pa
 
-from curate.stages.base import ScoreHistogram, Stage, StageParams
+from curate.contract import ScoreHistogram, StageParams
+from curate.stages.base import Stage
 
 
 def test_counts_clip_to_the_edge_bins_and_skip_missing_values():

@@ -3,7 +3,6 @@ the run's allow and deny lists, FineWeb's banned URL words; no real page of ../s
 from __future__ import annotations
 
 import json
-import logging
 import random
 
 import pyarrow as pa
@@ -57,7 +56,6 @@ def test_listed_urls_are_dropped_without_their_domain():
 
 def test_no_real_page_in_shared_is_dropped():
     """Every URL of the real WARC records and the Scrapinghub articles in ../shared: none is adult."""
-    logging.getLogger("warcio").setLevel(logging.ERROR)
     urls = []
     for path in sorted(shared_path("data", "warc").rglob("*")):
         if path.is_file() and path.suffix != ".md":
