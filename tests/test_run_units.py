@@ -123,7 +123,7 @@ def test_phases_of_the_shipped_pipeline():
 
     config = load_pipeline(REPO / "pipelines" / "llama3.yaml")
     kinds = [(s.kind, [config.stages[i].cls.name for i in s.indices]) for s in plan_segments(config)]
-    assert kinds[0] == ("map", ["extract_html", "length_filter", "url_key", "pii_scrub", "lang_id"])
+    assert kinds[0] == ("map", ["url_filter", "extract_html", "length_filter", "decontaminate", "url_key", "pii_scrub", "lang_id"])
     assert [k for k, _ in kinds[1:5]] == ["group", "group", "cluster", "key_count"]
     assert kinds[5][0] == "map" and kinds[5][1][0] == "gopher_repetition" and kinds[5][1][-1] == "embed_classifier"
 
