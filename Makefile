@@ -56,7 +56,7 @@ test-fast: lint
 # The bench's own extras (rensa, a MinHash baseline) go in on top of the test install, under a
 # stamp of their own: `make test` never needs them.
 BENCH_STAMP := $(VENV)/.installed-bench-stamp
-# Extra flags for curate.bench, e.g. BENCH_ARGS='--dedup-docs 2000 --repeats 1'.
+# Extra flags for bench, e.g. BENCH_ARGS='--dedup-docs 2000 --repeats 1'.
 BENCH_ARGS ?=
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
@@ -64,7 +64,7 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
-	$(BIN)/python -m curate.bench --pages $(BENCH_PAGES) --out '$(BENCH_OUT)' $(BENCH_ARGS)
+	$(BIN)/python -m bench --pages $(BENCH_PAGES) --out '$(BENCH_OUT)' $(BENCH_ARGS)
 
 clean:
 	rm -rf out bench_out .sample .pytest_cache

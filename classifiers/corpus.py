@@ -2,7 +2,7 @@
 
 Pages (``student_corpus``), deduplicated by text, at least ``min_words`` words:
 
-* real pages from ``../shared`` through ``curate.eval.dirty_kl.real_pages`` — the Scrapinghub AEB
+* real pages from ``../shared`` through ``evals.dirty_kl.real_pages`` — the Scrapinghub AEB
   article bodies, the trafilatura-eval pages and the HTML of the real WARC files (Common Crawl
   2020-34 / 2024-22, ClueWeb09-ja, wget crawls), and the Readability test pages, extracted by
   curate's own ``HtmlExtractor`` — **without the DCLM labelled documents**, so the students' AUC on those labels is measured on
@@ -18,17 +18,16 @@ domain recipes share one pass.
 from __future__ import annotations
 
 import hashlib
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from evals.shared import SHARED as _SHARED
 
-SHARED = ROOT.parent / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+
+SHARED = _SHARED
 CACHE = ROOT / "classifiers" / ".cache"
 
 
@@ -36,9 +35,9 @@ def sample_pages(pages: int, seed: int = 1) -> list[dict]:
     """Sample-corpus pages as the pipeline sees them: the HTML of each response record through
     curate's reader and ``HtmlExtractor`` (students must learn the text they will score, and the
     extracted page differs from the generator's gold text: a title, paragraph breaks, formulas)."""
-    from curate.eval.dirty_kl import extracted_texts
     from curate.readers import list_inputs, read_file
     from curate.sample import generate_sample_corpus, read_ground_truth
+    from evals.dirty_kl import extracted_texts
 
     with tempfile.TemporaryDirectory() as tmp:
         generate_sample_corpus(Path(tmp), seed=seed, pages=pages)
@@ -61,8 +60,8 @@ def real_pages_unlabelled(shared: Path = SHARED) -> list[dict]:
     """``real_pages`` without DCLM, plus the Readability test pages (their ``source.html``)."""
     import gzip
 
-    from curate.eval.dirty_kl import extracted_texts, real_pages
     from curate.langid import LanguageIdentifier
+    from evals.dirty_kl import extracted_texts, real_pages
 
     pages = [{"origin": p.source, "key": p.key, "text": p.text, "language": p.lang} for p in real_pages(shared) if p.source != "dclm"]
     readability = shared / "data" / "extraction" / "readability-testpages" / "test-pages"

@@ -166,7 +166,7 @@ def distill(out: str | Path, student_dir: str | Path, *, sample: int = 4000, see
             teacher_head: str = "builtin:quality_embed", teacher_model: str | None = None, teacher_label: str | None = None,
             device: str = "cpu", embeddings: str | None = None, min_score: float | None = None,
             allow_filtered: bool = False, log=print) -> DistillResult:
-    from curate.eval.quality import roc_auc
+    from curate.metrics import roc_auc
     from curate.models.resolve import resolve_model
     from curate.models.static_embed import StaticEmbedder, local_folder
 

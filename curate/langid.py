@@ -17,7 +17,7 @@ Input handling
     model, which would otherwise answer English with ~0.12. Texts are judged whole, up to
     ``max_chars`` characters (the head of the text, cut back to a space when one is near): the
     cost of fastText is linear in the text length, and past a few thousand characters the answer
-    barely changes. Measured with ``curate.eval.langid.max_chars_effect``: on the sample corpus's
+    barely changes. Measured with ``evals.langid.max_chars_effect``: on the sample corpus's
     extracted text (3,100 characters on average, 12,000 at most) no cap down to 500 changes a
     label; on 15,500-character documents made of lingua sentences of one language, the default
     10,000 changes 2 labels in 670 (1.6x faster than reading all), 2,000 changes 10 (7.8x).

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = (REPO / ".." / "shared").resolve()
+from evals.shared import REPO, SHARED  # the one loader of ../shared (or $CURATE_SHARED)
+
+__all__ = ["REPO", "SHARED", "shared_path"]  # tests import them from here
 
 # Every Ray process these tests start binds to loopback, reports nothing, and agrees on auth.
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")

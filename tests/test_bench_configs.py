@@ -1,6 +1,6 @@
 """The bench builds its own configs from the shipped pipeline: they must stay valid as the pipeline
 changes (a stage moved or added broke the dedup-only run once, found only by a full `make bench`)."""
-from curate.bench import dedup_only_config
+from bench import dedup_only_config
 
 
 def test_dedup_only_config_is_valid_and_keeps_what_url_dedup_reads():

@@ -12,9 +12,9 @@ from curate.audit import audit
 from curate.cli import main as cli_main
 from curate.config import load_pipeline, parse_pipeline
 from curate.distill import DistillError, distill
-from curate.eval.quality import labelled_union, roc_auc
 from curate.run import run_pipeline
 from curate.sample import generate_sample_corpus
+from evals.quality import labelled_union, roc_auc
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.slow

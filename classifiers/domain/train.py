@@ -23,17 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 
-from corpus import CACHE, SHARED, split_held_out, student_corpus, teacher_embeddings
-
+from classifiers.corpus import CACHE, SHARED, split_held_out, student_corpus, teacher_embeddings
 from curate.models.embed import MeanPooledEncoder
 from curate.models.fasttext_classifier import FastTextClassifier, train_student
 from curate.models.heads import ZeroShotHead, load_taxonomy

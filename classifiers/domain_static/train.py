@@ -18,7 +18,6 @@ import argparse
 import importlib.util
 import json
 import os
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -27,10 +26,8 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 
-from corpus import CACHE, SHARED, split_held_out, student_corpus, teacher_embeddings
-
+from classifiers.corpus import CACHE, SHARED, split_held_out, student_corpus, teacher_embeddings
 from curate.models.embed import MeanPooledEncoder
 from curate.models.fasttext_classifier import FastTextClassifier
 from curate.models.heads import LabelHead, ZeroShotHead, fit_softmax, load_taxonomy

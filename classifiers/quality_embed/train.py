@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
-from curate.eval.quality import bootstrap_auc, labelled_union, roc_auc
 from curate.models.embed import MeanPooledEncoder
 from curate.models.heads import LogisticHead, choose_l2, fit_logistic, nested_cv
 from curate.models.resolve import resolve_model
+from evals.quality import bootstrap_auc, labelled_union, roc_auc
+from evals.shared import SHARED
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "quality" / "dclm-human"
+DEFAULT_DATA = SHARED / "data" / "quality" / "dclm-human"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with majority_data.jsonl and agreement_data.jsonl")

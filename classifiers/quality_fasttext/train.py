@@ -21,19 +21,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 
-from corpus import CACHE, SHARED, split_held_out, student_corpus, teacher_embeddings
-
-from curate.eval.quality import bootstrap_auc, load_labelled, roc_auc
+from classifiers.corpus import CACHE, SHARED, split_held_out, student_corpus, teacher_embeddings
 from curate.models.fasttext_classifier import FastTextClassifier, train_student
 from curate.models.heads import LogisticHead
+from evals.quality import bootstrap_auc, load_labelled, roc_auc
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

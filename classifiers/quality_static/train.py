@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,15 +43,14 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE.parent))
 
-from curate.eval.quality import bootstrap_auc, labelled_union, roc_auc
 from curate.models.heads import LogisticHead, choose_l2, fit_logistic, nested_cv
 from curate.models.resolve import resolve_model
 from curate.models.static_embed import StaticEmbedder, forget_recent
+from evals.quality import bootstrap_auc, labelled_union, roc_auc
+from evals.shared import SHARED
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "quality" / "dclm-human"
+DEFAULT_DATA = SHARED / "data" / "quality" / "dclm-human"
 EMBEDDINGS = "builtin:static_minilm"
 
 
@@ -121,7 +119,7 @@ def compare(texts: list[str], y: np.ndarray, args, static_x: np.ndarray) -> dict
                 model_mb=round((folder / "model.safetensors").stat().st_size / 1e6, 1))
     # The same embeddings trained on the teacher's judgements of ~2,400 unlabelled pages (the
     # fastText student's data) instead of the human labels: more text, noisier labels.
-    from corpus import student_corpus, teacher_embeddings
+    from classifiers.corpus import student_corpus, teacher_embeddings
 
     pages = [p for p in student_corpus(3000) if p.get("language") == "en"]
     page_texts = [p["text"] for p in pages]

@@ -16,7 +16,7 @@ report K-fold cross-validated ROC-AUC. The output folder loads in the ``hf_class
 * ``--cv K``: stratified K folds (seeded); each fold's model is trained on the other folds, saved,
   reloaded through ``curate.models.seqcls`` (the stage's code path) and scores its held-out fold.
   Reports per-fold AUC, and the AUC of the pooled out-of-fold scores with a bootstrap 95 % interval
-  (``curate.eval.quality``) — also on the ``--subset`` documents (e.g. the annotator-agreement set).
+  (``evals.quality``) — also on the ``--subset`` documents (e.g. the annotator-agreement set).
 * Then the model is trained on all rows and saved (``save_pretrained``: model, tokenizer,
   ``id2label``) to ``--out`` with ``training.json`` (arguments, data sha256, CV report); ``--no-save``
   skips this.
@@ -30,20 +30,18 @@ import math
 import platform
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))  # run as a script from anywhere in a checkout
 
-from curate.eval.quality import bootstrap_auc, roc_auc
 from curate.models import resolve_model
-from curate.models.resolve import PROJECT_ROOT
 from curate.models.seqcls import CHARS_PER_TOKEN_BOUND, SequenceClassifier
+from evals.quality import bootstrap_auc, roc_auc
+from evals.shared import SHARED
 
-DEFAULT_TRAIN = PROJECT_ROOT.parent / "shared" / "data" / "quality" / "dclm-human" / "majority_data.jsonl"
+DEFAULT_TRAIN = SHARED / "data" / "quality" / "dclm-human" / "majority_data.jsonl"
 DEFAULT_OUT = HERE / "model"
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.eval.quality import roc_auc, stratified_folds
+from curate.metrics import roc_auc, stratified_folds
 
 LOGISTIC_FORMAT = "curate.logistic_head/1"
 TAXONOMY_FORMAT = "curate.taxonomy/1"

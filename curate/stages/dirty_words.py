@@ -14,7 +14,7 @@ reason, always ``dirty_words``):
 * ``count``: ``dirty_word_count > max_count`` (off by default; C4's rule is ``max_count: 0``,
   any listed word) — detail ``count=12>0 frac=0.031``.
 
-Defaults, from real pages (``curate.eval.dirty_kl.kl_calibration``: 920 pages of ../shared
+Defaults, from real pages (``evals.dirty_kl.kl_calibration``: 920 pages of ../shared
 extracted as the pipeline does — Scrapinghub news articles, DCLM human-labelled Common Crawl
 documents, trafilatura-eval pages, Common Crawl / ClueWeb / wget WARC responses — languages by
 lid.176; 914 in a language with a list) and the sample corpus:

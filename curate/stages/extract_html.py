@@ -13,7 +13,7 @@ markdown. curate gets there on top of trafilatura in four steps, one parse per p
    formula images (their ``alt``); KaTeX / MathJax / Wikipedia renderings are replaced whole so
    nothing is doubled. TeX already in the text (``$...$``, ``\\(...\\)``) is left alone.
 3. Extract with trafilatura (``bare_extraction``, comments off, tables on, precision-leaning
-   settings chosen by measurement; see ``curate/eval/extraction.py``), by the cheapest path that
+   settings chosen by measurement; see ``evals/extraction.py``), by the cheapest path that
    is sure (``strategy: container``, the default; the ``extraction`` column names the path):
 
    * ``container``: trafilatura's own content selectors (``BODY_XPATH``, in its order) find the

@@ -24,7 +24,7 @@ Documents with fewer than ``min_tokens`` tokens are scored but never rejected he
 ``too_short_to_judge``): the null curve's spread is +-0.5 nats at 32 tokens, and ``length_filter``
 is the stage for short pages.
 
-Default threshold, from real pages (``curate.eval.dirty_kl.kl_calibration``): 920 pages of
+Default threshold, from real pages (``evals.dirty_kl.kl_calibration``): 920 pages of
 ../shared extracted as the pipeline does (curate's WARC reader and ``HtmlExtractor``) — the 91
 Scrapinghub news articles (gold bodies), 250 DCLM human-labelled Common Crawl documents, 495
 trafilatura-eval pages, 84 Common Crawl / ClueWeb / wget WARC responses and a CC WET record —

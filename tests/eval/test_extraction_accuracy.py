@@ -16,7 +16,7 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from curate.eval.extraction import (
+from evals.extraction import (
     baseline_extract,
     load_aeb,
     load_trafilatura_eval,

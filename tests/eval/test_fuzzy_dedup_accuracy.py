@@ -1,19 +1,18 @@
-"""Global fuzzy dedup accuracy on real text with planted edits at known Jaccard (curate/eval/dedup.py).
+"""Global fuzzy dedup accuracy on real text with planted edits at known Jaccard (evals/dedup.py).
 
 Base texts: the 91 scrapinghub-aeb pages and 60 of trafilatura-eval, extracted by curate, those of
 at least 150 words; each gets one copy per target Jaccard, edited with word swaps, insertions and
 deletions, the truth being the copy's measured exact shingle Jaccard with its base. One Ray run of
-the fuzzy_dedup stage over all of them. Measured on this code (fuzzy_dedup version 2: exact
-verification near the threshold, 16 bands × 8 rows; seed 0, 151 pages read, 138 bases):
-  (copy, base) pairs, threshold 0.8: precision 1.000, recall 0.995 (TP 412, FP 0, FN 2, TN 414)
-  merge rate by target: 0.97 1.000, 0.92 1.000, 0.87 0.986; 0.70 / 0.55 / 0.35 0.000
-  the 2 misses share no LSH bucket with their base; no merged pair below Jaccard 0.68
-A stage set to 0.65 (precision 0.75, a merged pair at 0.49) or to 0.9 (recall 0.61) fails here.
-The floors are those of the issue: precision ≥ 0.98 and recall ≥ 0.95 at threshold 0.8.
+the fuzzy_dedup stage over all of them. With version 2's banding (16 bands × 8 rows, datasketch's
+weighting) the misses were pairs that never shared an LSH bucket (recall 0.989 on all 586 pages,
+22 misses, every one a banding miss); version 3 bands for a 99 % candidate probability at the
+threshold (16 × 6): recall 0.9985 on all 586 pages (3 misses). The floors: precision ≥ 0.98 and
+recall ≥ 0.99 at threshold 0.8 (issue 16), and the copies next to the threshold (targets 0.82 /
+0.78) merged exactly when their measured Jaccard is ≥ 0.8 in at least 97 % of cases.
 """
 import pytest
 
-from curate.eval.dedup import NEGATIVE_LEVELS, POSITIVE_LEVELS, evaluate
+from evals.dedup import NEGATIVE_LEVELS, POSITIVE_LEVELS, evaluate
 from tests.conftest import SHARED, shared_path
 
 pytestmark = pytest.mark.slow
@@ -43,7 +42,9 @@ def test_planted_copies_cover_both_sides_of_the_threshold(report):
 
 def test_precision_and_recall_at_threshold(report):
     assert report.precision >= 0.98, report.table()
-    assert report.recall >= 0.95, report.table()
+    assert report.recall >= 0.99, report.table()
+    for level in (0.82, 0.78):  # next to the threshold: a 128-permutation estimate is noisy there
+        assert report.band[level].agreement >= 0.97, report.table()
     # The clearest duplicates are all found, and the clear non-duplicates never.
     assert report.levels[0.97].merge_rate == 1.0 and report.levels[0.92].merge_rate >= 0.98, report.table()
     assert all(report.levels[level].merged == 0 for level in (0.55, 0.35)), report.table()

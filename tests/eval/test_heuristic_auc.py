@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from curate.eval.quality import bootstrap_auc, direction, load_labelled, roc_auc, score_labelled
+from evals.quality import bootstrap_auc, direction, load_labelled, roc_auc, score_labelled
 from tests.conftest import REPO, shared_path
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from curate.eval.pii import load_samples, score
 from curate.pii.detectors import CARD, EMAIL, IBAN, IP, PHONE, RULE_TYPES, SSN, DetectorOptions, find_pii
 from curate.sample import generate_sample_corpus
+from evals.pii import load_samples, score
 from tests.conftest import shared_path
 
 RECALL_FLOOR = {EMAIL: 0.99, IP: 0.99, CARD: 0.99, IBAN: 0.99, SSN: 0.99, PHONE: 0.95}

@@ -137,7 +137,7 @@ def test_a_second_embedder_of_the_same_matrix_reuses_rows(tiny_encoder, tmp_path
 def test_the_fast_normaliser_path_gives_the_tokenizers_own_ids_on_real_pages():
     """The shipped (BERT-uncased) tokenizer: texts of ASCII and common typographic symbols skip its
     Unicode normaliser; every text must get exactly the ids the full tokenizer gives."""
-    from curate.eval.quality import labelled_union
+    from evals.quality import labelled_union
     from tests.conftest import shared_path
 
     embedder = StaticEmbedder(resolve_model("builtin:static_minilm"))

@@ -154,7 +154,7 @@ def test_paths_recorded_per_document():
 
 
 def real_pages(step: int) -> list[bytes]:
-    from curate.eval.extraction import load_aeb, load_trafilatura_eval
+    from evals.extraction import load_aeb, load_trafilatura_eval
 
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is missing: ../shared (real pages) is not beside the repository")

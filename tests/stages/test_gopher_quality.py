@@ -180,7 +180,7 @@ def test_chinese_uses_character_estimates():
 
 
 def test_defect_report_and_bench_on_handmade_rows():
-    from curate.eval.heuristics import bench_heuristics, defect_report, format_defect_report
+    from evals.heuristics import bench_heuristics, defect_report, format_defect_report
 
     clean = "\n".join([
         "The committee met on Tuesday to discuss the budget for the coming year.",

@@ -94,7 +94,7 @@ def test_shipped_head_records_its_embeddings_and_threshold():
 def test_scores_human_labelled_pages_it_ranks_well():
     """Sanity on real pages: the shipped head ranks the 141 agreement documents far above chance
     (it learned them, so this is no estimate of accuracy — the recipe's cross-validation is)."""
-    from curate.eval.quality import load_labelled, roc_auc
+    from evals.quality import load_labelled, roc_auc
 
     rows = load_labelled(shared_path("data", "quality", "dclm-human") / "agreement_data.jsonl")
     out = QualityStatic(QualityStaticParams()).process(_batch([r["text"] for r in rows]))

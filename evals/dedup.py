@@ -35,7 +35,7 @@ Method
    is then replayed through the stage's own ``link_keys`` / ``verify`` / ``verify_exact`` to say
    whether banding (no common LSH bucket) or verification lost it.
 
-``python -m curate.eval.dedup [--shared DIR] [--trafilatura-eval-pages N] [--seed S]`` prints the
+``python -m evals.dedup [--shared DIR] [--trafilatura-eval-pages N] [--seed S]`` prints the
 table; ``evaluate()`` returns the same figures for the tests.
 """
 from __future__ import annotations
@@ -53,8 +53,9 @@ from pathlib import Path
 import numpy as np
 
 from curate.dedup.minhash import word_shingles
+from evals.shared import SHARED
 
-DEFAULT_SHARED = (Path(__file__).resolve().parents[2] / ".." / "shared").resolve()
+DEFAULT_SHARED = SHARED
 POSITIVE_LEVELS = (0.97, 0.92, 0.87)
 NEGATIVE_LEVELS = (0.70, 0.55, 0.35)
 BAND_LEVELS = (0.82, 0.78)
@@ -90,7 +91,7 @@ def extract_texts(htmls: list[bytes], batch_rows: int = 64) -> list[str]:
 
 def load_pages(shared: Path, trafilatura_eval_pages: int | None) -> list[BasePage]:
     """Extracted text of every page read ("" where the extractor rejected it), in a fixed order."""
-    from curate.eval.extraction import AEB, TRAFILATURA_EVAL, load_aeb, load_trafilatura_eval, subset
+    from evals.extraction import AEB, TRAFILATURA_EVAL, load_aeb, load_trafilatura_eval, subset
 
     named: list[tuple[str, bytes]] = []
     aeb_root, snippets_root = shared / AEB, shared / TRAFILATURA_EVAL

@@ -24,7 +24,7 @@ quality labels. The numbers in the stages' docstrings come from here.
 process (one core), the best of ``repeats`` passes after a warm-up pass (references built); and
 each stage's ``setup`` time.
 
-``python -m curate.eval.dirty_kl [--pages 2000] [--seed 1] [--repeats 3] [--shared DIR]`` generates a
+``python -m evals.dirty_kl [--pages 2000] [--seed 1] [--repeats 3] [--shared DIR]`` generates a
 sample corpus in a temporary directory and prints all three (the real-page part when ../shared is
 there).
 """
@@ -48,10 +48,11 @@ from curate.sample import DEFECTS
 from curate.stages.base import Stage
 from curate.stages.dirty_words import DirtyWords, DirtyWordsParams, document_language
 from curate.stages.token_distribution import TokenDistribution, TokenDistributionParams
+from evals.shared import SHARED
 
 STAGES: tuple[type[Stage], ...] = (DirtyWords, TokenDistribution)
 CLEAN = "clean"
-DEFAULT_SHARED = (Path(__file__).resolve().parents[2] / ".." / "shared").resolve()
+DEFAULT_SHARED = SHARED
 # WARC files of ../shared/data/warc with real HTML responses (see its SOURCE.md), and the WET file.
 REAL_WARCS = ("resiliparse/warcfile.warc.gz", "resiliparse/clueweb-quirk.warc.gz", "dolma/sample-0000.warc.gz",
               "dolma/sample-0001.warc.gz", "whirlwind/whirlwind.warc.gz", "whirlwind/whirlwind.warc.wet.gz")
@@ -160,8 +161,8 @@ def extracted_texts(payloads: list[tuple[str, bytes, str | None]]) -> list[tuple
 
 def real_pages(shared: Path = DEFAULT_SHARED, with_language: bool = True) -> list[RealPage]:
     """Real extracted pages from ../shared (module doc), labelled by lid.176 when ``with_language``."""
-    from curate.eval.extraction import AEB, TRAFILATURA_EVAL, load_trafilatura_eval
     from curate.readers import InputFile, read_file
+    from evals.extraction import AEB, TRAFILATURA_EVAL, load_trafilatura_eval
 
     pages: list[RealPage] = []
     aeb = shared / AEB / "ground-truth.json"

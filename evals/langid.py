@@ -19,7 +19,7 @@ Speed
     machine out of it) and per wall second, best of ``repeats``. ``max_chars_effect`` measures what
     a ``max_chars`` cap changes: agreement with the uncapped prediction, and speed.
 
-``python -m curate.eval.langid [--shared DIR] [--bench-pages N]`` prints the per-language table and,
+``python -m evals.langid [--shared DIR] [--bench-pages N]`` prints the per-language table and,
 with ``--bench-pages``, the speed on the extracted text of the sample corpus (its ground-truth
 ``main_text``).
 """
@@ -35,8 +35,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from curate.langid import CODES, DEFAULT_MAX_CHARS, LanguageIdentifier
+from evals.shared import SHARED
 
-DEFAULT_SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+DEFAULT_SHARED = SHARED
 LINGUA_SENTENCES = Path("data", "langid", "lingua", "sentences")
 
 # lingua's 75 languages (file names, ISO 639-1).

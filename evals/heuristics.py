@@ -18,7 +18,7 @@ was designed to, not a planted defect being found).
 batches (scoring, columns, split and histograms included) in this one process (one core), the best
 of ``repeats`` runs, and of the three run one after the other on the same batches.
 
-``python -m curate.eval.heuristics [--pages 2000] [--seed 1] [--repeats 3]`` generates a sample
+``python -m evals.heuristics [--pages 2000] [--seed 1] [--repeats 3]`` generates a sample
 corpus in a temporary directory and prints both.
 """
 from __future__ import annotations

@@ -50,6 +50,8 @@ from pathlib import Path
 
 import psutil
 
+from evals.shared import SHARED
+
 
 class PeakRss:
     """Samples the RSS of this process and all its descendants (Ray's raylet and workers included).
@@ -204,7 +206,7 @@ BASELINE = "trafilatura.extract (baseline)"
 
 def extraction_page_sets(shared: Path) -> dict[str, dict]:
     """The real pages in ../shared: {name: {"pages": [...], "score": fn(extractor) -> dict | None}}."""
-    from curate.eval.extraction import load_aeb, load_trafilatura_eval, score_aeb, score_trafilatura_eval
+    from evals.extraction import load_aeb, load_trafilatura_eval, score_aeb, score_trafilatura_eval
 
     sets: dict[str, dict] = {}
     root = shared / "data" / "extraction"
@@ -234,9 +236,9 @@ def bench_extraction(pages: list[bytes], repeats: int, score=None) -> dict:
     import pyarrow as pa
     import trafilatura
 
-    from curate.eval.extraction import stage_extractor
     from curate.schema import DOCUMENT_SCHEMA, conform
     from curate.stages.extract_html import HtmlExtractor, HtmlExtractorParams
+    from evals.extraction import stage_extractor
 
     batch = conform(pa.table({"id": [str(i) for i in range(len(pages))], "html": pa.array(pages, type=pa.binary())}), DOCUMENT_SCHEMA)
     stages = {name: HtmlExtractor(HtmlExtractorParams(**params)) for name, params in EXTRACTION_VARIANTS.items()}
@@ -285,7 +287,7 @@ def bench_extraction(pages: list[bytes], repeats: int, score=None) -> dict:
             ("passthrough", "passthrough"))}
         results[name]["paths"]["rejected"] = len(pages) - sum(results[name]["paths"].values())
     if score is not None:
-        from curate.eval.extraction import baseline_extract
+        from evals.extraction import baseline_extract
 
         results[BASELINE]["accuracy"] = score(baseline_extract)
         for name, params in EXTRACTION_VARIANTS.items():
@@ -673,9 +675,9 @@ def _scrubadub_spans(scrubber, text: str) -> list[tuple[int, int, str]]:
 
 def bench_pii_accuracy(folder: Path) -> dict:
     """Per-type precision/recall of curate's rule detectors and of scrubadub on presidio-research's
-    labelled samples (curate.eval.pii's scoring: overlap of at least half a span)."""
-    from curate.eval.pii import load_samples, score
+    labelled samples (evals.pii's scoring: overlap of at least half a span)."""
     from curate.pii.detectors import CARD, EMAIL, IBAN, IP, PHONE, SSN, DetectorOptions, find_pii
+    from evals.pii import load_samples, score
 
     files = sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []
     if not files:
@@ -710,7 +712,7 @@ def bench_pii_accuracy(folder: Path) -> dict:
         "detectors": results,
         "notes": [
             "a gold span is found when a prediction of its type covers at least half of it; a prediction is correct "
-            "when it overlaps a gold span of its type by at least half of the shorter one (curate.eval.pii.score)",
+            "when it overlaps a gold span of its type by at least half of the shorter one (evals.pii.score)",
             "scrubadub has no IP or IBAN detector: its recall there is 0 by construction",
             "over-redaction: samples without any gold span where anything was flagged (scrubadub's url and twitter "
             "spans count there too)",
@@ -1637,13 +1639,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="bench_results.json")
     parser.add_argument(
         "--real-pages",
-        default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "extraction" / "scrapinghub-aeb" / "html"),
+        default=str(SHARED / "data" / "extraction" / "scrapinghub-aeb" / "html"),
         help="a folder of real *.html(.gz) pages for a second extraction comparison (skipped when absent)",
     )
     parser.add_argument("--pii-docs", type=int, default=3000, help="synthetic pages extracted for the single-process PII, language-ID and heuristic-filter comparisons")
     parser.add_argument(
         "--pii-eval",
-        default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "pii" / "presidio-research"),
+        default=str(SHARED / "data" / "pii" / "presidio-research"),
         help="a folder of presidio-research *.json labelled samples for PII precision/recall (skipped when absent)",
     )
     parser.add_argument("--transformer-docs", type=int, default=200, help="texts the MiniLM teacher and sequence classifier are timed on")
@@ -1655,7 +1657,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-scale", type=int, default=5, help="the larger `curate run` corpus is this many times the smaller")
     parser.add_argument("--only", choices=["runs", "classifiers", "extraction", "url_filter"], help="run only this section")
     parser.add_argument(
-        "--shared", default=str(Path(__file__).resolve().parents[1] / ".." / "shared"),
+        "--shared", default=str(SHARED),
         help="the ../shared folder: its real pages (with gold) and WARC records join the extraction comparison (skipped when absent)")
     args = parser.parse_args(argv)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -1787,5 +1789,3 @@ def _machine() -> dict:
     return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version()}
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -15,7 +15,7 @@ on a one-row Arrow batch, exactly as the pipeline would; ``baseline_extract`` is
 spent inside the extractor (CPU time, not wall time, so that other work on a shared machine
 does not skew the comparison).
 
-``python -m curate.eval.extraction [SHARED_DIR] [--subset N]`` prints both on both sets;
+``python -m evals.extraction [SHARED_DIR] [--subset N]`` prints both on both sets;
 ``--profile [full|container]`` prints where extract_html's CPU time goes on the real pages instead.
 """
 from __future__ import annotations
@@ -30,9 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from evals.shared import SHARED
+
 Extractor = Callable[["bytes | str"], str]
 
-DEFAULT_SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+DEFAULT_SHARED = SHARED
 AEB = Path("data", "extraction", "scrapinghub-aeb")
 TRAFILATURA_EVAL = Path("data", "extraction", "trafilatura-eval")
 
@@ -322,7 +324,7 @@ def format_profile(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m curate.eval.extraction", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m evals.extraction", description=__doc__.split("\n\n")[0])
     parser.add_argument("shared", nargs="?", type=Path, default=DEFAULT_SHARED, help="the ../shared folder (default: beside the repository)")
     parser.add_argument("--subset", type=int, default=None, help="score only N evenly spread trafilatura-eval pages")
     parser.add_argument("--profile", choices=["full", "container"], help="print where extract_html's time goes instead "

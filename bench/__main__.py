@@ -1,0 +1,4 @@
+"""``python -m bench``: the benchmark harness (``make bench``)."""
+from bench import main
+
+raise SystemExit(main())
