@@ -48,10 +48,10 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The inner loop: unit tests that start no Ray and read no large real set (under a minute); `make test`
-# before you push.
+# The inner loop: unit tests that start no Ray, score no real set and retrain no model (under a
+# minute); `make test` before you push.
 test-fast: lint
-	$(BIN)/python -m pytest -q -m "not slow and not multinode" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not slow and not multinode and not accuracy" $(PYTEST_ARGS)
 
 # The bench's own extras (rensa, a MinHash baseline) go in on top of the test install, under a
 # stamp of their own: `make test` never needs them.

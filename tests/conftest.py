@@ -37,8 +37,16 @@ def ray_session():
     ray.shutdown()
 
 
+# Whole suites of real-data scoring or model retraining: minutes, not seconds.
+_ACCURACY_FILES = {"test_classifier_recipes.py", "test_extract_fast.py"}
+
+
 def pytest_collection_modifyitems(config, items):
-    """A test that starts Ray (it takes ``ray_session``) is ``slow``: ``make test-fast`` leaves it out."""
+    """A test that starts Ray (it takes ``ray_session``) is ``slow``; one that scores a stage on
+    the real sets (tests/eval/) or retrains a model is ``accuracy``: ``make test-fast`` leaves both out."""
     for item in items:
         if "ray_session" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+        path = item.path
+        if path.parent.name == "eval" or path.name in _ACCURACY_FILES:
+            item.add_marker(pytest.mark.accuracy)
