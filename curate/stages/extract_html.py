@@ -613,6 +613,8 @@ _INLINE_PARENTS = {"p", "head", "hi", "ref", "del", "span", "a", "b", "i", "em",
 _SPACES = re.compile(r"[^\S\n\t]+")
 _LINE_ENDS = re.compile(r"[ \t]*\n[ \t]*")
 _BLANK_LINES = re.compile(r"\n{3,}")
+# whitespace _SPACES would rewrite although it stands alone: anything but " ", "\n" and "\t"
+_ODD_SPACE = re.compile(r"[^\S \n\t]")
 
 
 class _Writer:
@@ -676,9 +678,15 @@ def body_text(body) -> str:
         writer.text(child.tail)
     text = "".join(writer.parts)
     # every line with its runs of spaces collapsed and its ends trimmed (after the collapse, a
-    # line's only whitespace is " " and "\t"), blank-line runs cut to one, in three passes
-    text = _LINE_ENDS.sub("\n", _SPACES.sub(" ", text))
-    return _BLANK_LINES.sub("\n\n", text).strip()
+    # line's only whitespace is " " and "\t"), blank-line runs cut to one, in three passes; each
+    # pass only where a fast scan finds something to change (trafilatura's text is mostly trimmed)
+    if "  " in text or _ODD_SPACE.search(text):
+        text = _SPACES.sub(" ", text)
+    if " \n" in text or "\n " in text or "\t\n" in text or "\n\t" in text:
+        text = _LINE_ENDS.sub("\n", text)
+    if "\n\n\n" in text:
+        text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip()
 
 
 def restore(text: str, protected: Protected) -> tuple[str, int, int]:
