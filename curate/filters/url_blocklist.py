@@ -44,7 +44,7 @@ _CACHE_FORMAT = "1"
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
-class ListsUnavailable(RuntimeError):
+class ListsUnavailable(ValueError):
     """A category or word list that is neither in ``lists_dir`` nor shipped."""
 
 

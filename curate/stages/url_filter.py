@@ -22,13 +22,18 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from curate.contract import StageOutput, StageParams
 from curate.filters.url_blocklist import (
+    DATATROVE_ASSETS,
+    DATATROVE_VERSION,
+    WORD_FILES,
     CategoryList,
+    ListsUnavailable,
     WordLists,
     _strip_url,
+    datatrove_asset,
     find_source,
     hash_names,
     host_of,
@@ -63,6 +68,19 @@ class UrlFilterParams(StageParams):
         if "deny" in value:
             raise ValueError("'deny' is the run's own list: use deny_domains")
         return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _lists_present(self):
+        """Every list the stage will read is there now, so a missing one fails when the pipeline is
+        parsed (naming the category and how to get it), not in the first worker."""
+        for category in self.categories:
+            find_source(category, self.lists_dir)
+        if self.banned_words:
+            missing = [name for name in WORD_FILES.values() if datatrove_asset(f"{DATATROVE_ASSETS}/{name}") is None]
+            if missing:
+                raise ListsUnavailable(f"url_filter: FineWeb's word lists {missing} are not installed "
+                                       f"(pip install --no-deps datatrove=={DATATROVE_VERSION}), or set banned_words: false")
+        return self
 
     @field_validator("allow_domains", "deny_domains")
     @classmethod

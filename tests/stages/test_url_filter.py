@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from curate.config import load_pipeline
-from curate.filters.url_blocklist import ListsUnavailable, find_source
+from curate.config import ConfigError, load_pipeline, parse_pipeline
+from curate.filters.url_blocklist import find_source
 from curate.readers import InputFile, read_file
 from curate.schema import DOCUMENT_SCHEMA, REJECT_SCHEMA, conform
 from curate.stages.url_filter import UrlFilter, UrlFilterParams
@@ -104,8 +104,11 @@ def test_categories_from_a_ut1_folder_allow_and_deny(tmp_path, adult_domains):
     assert (out.counters["rejected_phishing"], out.counters["rejected_deny"]) == (1, 1)
     _, rejected = run(urls, categories=["phishing", "gambling"], lists_dir=lists, banned_words=False)
     assert rejected[0] == ("url_blocklist", "category=phishing")
-    with pytest.raises(ListsUnavailable, match="malware"):
-        UrlFilter(UrlFilterParams(categories=["malware"], lists_dir=lists)).ensure_setup()
+    # a category with no list fails when the params are validated (the pipeline is parsed), naming it
+    with pytest.raises(ValidationError, match="no list for category 'malware'"):
+        UrlFilterParams(categories=["malware"], lists_dir=lists)
+    with pytest.raises(ConfigError, match=r"stages\[0\] \(url_filter\).*no list for category 'gambling'"):
+        parse_pipeline({"name": "t", "stages": [{"stage": "url_filter", "params": {"categories": ["gambling"]}}]})
 
 
 def test_pages_without_url_pass_and_params_are_checked():
