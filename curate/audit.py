@@ -207,6 +207,10 @@ def audit(card_dir: str | Path, *, inputs: bool = False) -> AuditReport:
         from curate.mix.manifest import verify as verify_mix
 
         verify_mix(base, card["mix"], ledger["kept"], report.expect)
+    if card.get("mixes"):
+        from curate.run.remix import verify_mixes
+
+        verify_mixes(base, card, report.expect)
 
     readme = base / "README.md"
     if readme.is_file():

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import importlib.metadata
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -710,6 +711,11 @@ def render_readme(card: dict) -> str:
     lines += _scores_section(card)
     lines += _dedup_section(card.get("dedup"))
     lines += _mix_section(card.get("mix"))
+    for name, named in (card.get("mixes") or {}).items():
+        lines += [f"## Mix `{name}` (`curate mix`, config sha256 `{named['config_sha256'][:16]}…`)", "",
+                  f"Phases of this run's {named['documents_in']:,} kept documents, written by `curate mix` without re-running a stage.", ""]
+        for phase, summary in named["phases"].items():
+            lines += _mix_section(summary, title=f"### Phase `{phase}`", plot=False)
     lines += ["## Stages", ""]
     for s in card["stages"]:
         params = json.dumps(s.get("params", {}), sort_keys=True)
@@ -751,17 +757,18 @@ def _dedup_section(dedup: dict | None) -> list[str]:
     return lines
 
 
-def _mix_section(mix: dict | None) -> list[str]:
+def _mix_section(mix: dict | None, title: str = "## Mix", plot: bool = True) -> list[str]:
     """Target against achieved per bucket (token shares), tokens before and after, repeats, and
     every unattainable target or binding cap in words."""
     if not mix:
         return []
     totals, ledger = mix["totals"], mix["ledger"]
     budget = mix["budget"]
+    folder = mix["manifest"]["path"].rsplit("/", 1)[0] + "/"
     lines = [
-        "## Mix",
+        title,
         "",
-        f"`mix/`: {totals['shards']} shard(s), {totals['rows']:,} rows ({totals['documents']:,} documents + {totals['repeats']:,} repeats), "
+        f"`{folder}`: {totals['shards']} shard(s), {totals['rows']:,} rows ({totals['documents']:,} documents + {totals['repeats']:,} repeats), "
         f"{totals['tokens']:,} tokens (`{mix['tokenizer']['reference']}`, sha256 `{mix['tokenizer']['sha256'][:16]}…`), "
         f"from {totals['documents_in']:,} kept documents / {totals['tokens_in']:,} tokens. Budget: "
         + (f"as much as the scarcest bucket allows ({budget['tokens_target']:,.0f} tokens)" if budget["mode"] == "scarcest" else f"{budget['tokens_target']:,.0f} tokens")
@@ -781,8 +788,8 @@ def _mix_section(mix: dict | None) -> list[str]:
         lines += ["", f"{mix['unbucketed']['documents']:,} documents ({mix['unbucketed']['tokens']:,} tokens) matched no bucket rule."]
     if mix["notes"]:
         lines += [""] + [f"- {note}" for note in mix["notes"]]
-    lines += ["", "![mix: target vs achieved](plots/mix.png)", "",
-              "Load: `datasets.load_dataset(\"parquet\", data_files=\"mix/data/*.parquet\")`; shards, sha256 and the trainer blend list are in `mix/mix.json`.", ""]
+    lines += ["", "![mix: target vs achieved](plots/mix.png)" if plot else "", "",
+              f"Load: `datasets.load_dataset(\"parquet\", data_files=\"{folder}data/*.parquet\")`; shards, sha256 and the trainer blend list are in `{folder}mix.json`.", ""]
     return lines
 
 
@@ -824,8 +831,11 @@ def write_card(card: dict, out_dir: Path, cards_dir: Path | None) -> Path:
         _plot_cluster_sizes(card, plots / "dedup_clusters.png")
     if card.get("mix"):
         _plot_mix(card, plots / "mix.png")
-    (out_dir / "card.json").write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    (out_dir / "README.md").write_text(render_readme(card), encoding="utf-8")
+    # each file whole or not at all (``curate mix`` rewrites the card of a committed run)
+    for name, text in (("card.json", json.dumps(card, indent=2, sort_keys=False) + "\n"), ("README.md", render_readme(card))):
+        partial = out_dir / f".{name}.partial"
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, out_dir / name)
     return copy_card(out_dir, card["run_id"], cards_dir)
 
 

@@ -73,6 +73,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_mix(args: argparse.Namespace) -> int:
+    from curate.config import ConfigError
+    from curate.run import OutError
+    from curate.run.remix import RemixError, remix
+    from curate.run.units import RunError
+
+    address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
+    try:
+        summary = remix(args.out, args.config, args.name, ray_address=address, force=args.force)
+    except (RemixError, ConfigError, OutError) as e:
+        print(f"curate mix: {e}", file=sys.stderr)
+        return 2
+    except RunError as e:
+        print(f"curate mix: {e}", file=sys.stderr)
+        return 1
+    print(f"mix {summary['name']}: {args.out}/mix/{summary['name']} ({len(summary['phases'])} phase(s)) from {summary['documents_in']:,} kept documents")
+    for phase, m in summary["phases"].items():
+        print(f"  {phase:<14} {m['totals']['tokens']:,} tokens in {m['totals']['shards']} shard(s); ledger {m['ledger']['equation']}")
+        for b in m["buckets"]:
+            print(f"    {b['name']:<16} target {b['target_share']:6.1%}  achieved {b['achieved_share']:6.2%}")
+    print(f"verify: curate audit {args.out}")
+    return 0
+
+
 def _cmd_audit(args: argparse.Namespace) -> int:
     from curate.audit import AuditError, audit
 
@@ -155,6 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="write into an OUT that holds files curate did not write (they are never deleted)")
     run.set_defaults(func=_cmd_run)
 
+    mx = sub.add_parser("mix", help="new mixes (phases) of a finished run, from its shards",
+                        description="Re-mix a finished run without re-running any stage: every phase of MIX.yaml is written to "
+                                    "OUT/mix/NAME/<phase>/, added to the card and verified by `curate audit`.")
+    mx.add_argument("out", help="a finished run's OUT")
+    mx.add_argument("--config", required=True, help="the mix config: phases: {<phase>: <a pipeline's mix: section>}")
+    mx.add_argument("--name", required=True, help="the mix's name (OUT/mix/NAME)")
+    mx.add_argument("--force", action="store_true", help="replace a mix of that name")
+    mx.add_argument("--ray-address", default=None, help="a Ray cluster (default: RAY_ADDRESS, else embedded)")
+    mx.set_defaults(func=_cmd_mix)
     aud = sub.add_parser("audit", help="verify a run's card against its files", description="Recompute counts and checksums from the shards and rejects; exit 1 naming the first mismatch.")
     aud.add_argument("card_dir", help="the run's OUT directory (or a dataset_cards/<run-id> copy)")
     aud.add_argument("--inputs", action="store_true", help="also re-hash the input files listed in the card")

@@ -188,3 +188,84 @@ def test_an_unattainable_target_is_reported_with_what_was_achieved(mixed, tmp_pa
     flat = np.load(out / shard["arrays"]["npy"]["path"])
     offsets = np.load(out / shard["arrays"]["offsets"]["path"])
     assert flat.dtype == np.uint32 and int(offsets[-1]) == flat.size == shard["tokens"]
+
+
+# ----- curate mix: named phases of a finished run (issue 16) -----
+
+PHASES = {
+    "phases": {
+        # the main phase: the run's own rules with a token budget
+        "main": {**MIX, "budget": 60_000, "tokenized": "none"},
+        # an annealing-style phase: more code and math, a small budget, token arrays for a trainer
+        "anneal": {**MIX, "budget": 20_000, "tokenized": "npy", "buckets": [
+            {"name": "code", "weight": 0.35, "where": MIX["buckets"][1]["where"]},
+            {"name": "math_reasoning", "weight": 0.35, "where": MIX["buckets"][2]["where"]},
+            {"name": "general", "weight": 0.30},
+        ]},
+    },
+}
+
+
+def _copy_run(result, where: Path) -> Path:
+    shutil.copytree(result.out_dir, where)
+    return where
+
+
+def test_curate_mix_writes_phases_the_card_lists_and_audit_verifies(mixed, tmp_path):
+    from curate.cli import main
+
+    out = _copy_run(mixed, tmp_path / "run")
+    config = tmp_path / "phases.yaml"
+    config.write_text(yaml.safe_dump(PHASES))
+    assert main(["mix", str(out), "--config", str(config), "--name", "schedule"]) == 0
+    card = json.loads((out / "card.json").read_text())
+    summary = card["mixes"]["schedule"]
+    assert sorted(summary["phases"]) == ["anneal", "main"]
+    for phase, budget in (("main", 60_000), ("anneal", 20_000)):
+        m = summary["phases"][phase]
+        assert m["ledger"]["balanced"] and m["totals"]["documents_in"] == card["ledger"]["kept"]
+        assert abs(m["totals"]["tokens"] - budget) <= 0.05 * budget, m["totals"]
+        for b in m["buckets"]:
+            # 181 documents: a bucket's target is a handful of them, so it is met to within two of
+            # its average documents (the run's own mix, in whole epochs, meets shares to 0.5 points)
+            assert abs(b["tokens"] - b["target_tokens"]) <= 2 * b["supply_tokens"] / b["supply_documents"], (phase, b)
+        assert (out / "mix" / "schedule" / phase / "mix.json").is_file()
+    assert list((out / "mix" / "schedule" / "anneal" / "tokens").glob("*.npy"))
+    assert "## Mix `schedule`" in (out / "README.md").read_text() and "### Phase `anneal`" in (out / "README.md").read_text()
+    # the run itself is untouched, and the whole OUT verifies
+    assert card["ledger"] == mixed.card["ledger"] and card["mix"] == mixed.card["mix"]
+    assert audit(out).ok, audit(out).mismatches
+    # a tampered phase shard, or a stray folder under mix/, fails the audit
+    shard = sorted((out / "mix" / "schedule" / "main" / "data").glob("*.parquet"))[0]
+    saved = shard.read_bytes()
+    shard.write_bytes(saved[:-10] + b"0123456789")
+    assert not audit(out).ok
+    shard.write_bytes(saved)
+    (out / "mix" / "stray").mkdir()
+    assert any("mix/stray" in m for m in audit(out).mismatches)
+    (out / "mix" / "stray").rmdir()
+    assert audit(out).ok
+    # the name is taken: refused without --force
+    assert main(["mix", str(out), "--config", str(config), "--name", "schedule"]) == 2
+
+
+def test_curate_mix_is_byte_identical_and_checks_its_config(mixed, tmp_path):
+    from curate.run.remix import RemixError, remix
+
+    config = tmp_path / "phases.yaml"
+    config.write_text(yaml.safe_dump(PHASES))
+    a, b = _copy_run(mixed, tmp_path / "a"), _copy_run(mixed, tmp_path / "b")
+    remix(a, config, "s")
+    remix(b, config, "s")
+    files = sorted(p.relative_to(a / "mix" / "s") for p in (a / "mix" / "s").rglob("*") if p.is_file())
+    assert files and files == sorted(p.relative_to(b / "mix" / "s") for p in (b / "mix" / "s").rglob("*") if p.is_file())
+    assert all((a / "mix" / "s" / f).read_bytes() == (b / "mix" / "s" / f).read_bytes() for f in files)
+    # a rule reading a column the run never wrote names the phase and the column
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"phases": {"p": {**MIX, "buckets": [{"name": "all", "weight": 1.0, "where": {"no_such_column": {"gt": 1}}}]}}}))
+    with pytest.raises(RemixError, match=r"phases\.p.*no_such_column"):
+        remix(a, bad, "t")
+    bad.write_text(yaml.safe_dump({"phase": {}}))
+    with pytest.raises(RemixError, match="phases"):
+        remix(a, bad, "t")
+    assert not (a / "mix" / "t").exists() and "t" not in json.loads((a / "card.json").read_text()).get("mixes", {})

@@ -133,10 +133,10 @@ def build_manifest(*, run_id: str, seed: int, config: dict, tokenizer: dict, pla
     }
 
 
-def card_summary(manifest: dict, manifest_sha256: str) -> dict:
+def card_summary(manifest: dict, manifest_sha256: str, prefix: str = "mix") -> dict:
     """What card.json carries: everything but the per-shard list, plus the manifest's hash."""
     body = {k: v for k, v in manifest.items() if k not in ("shards", "not_selected", "blend", "config", "run_id", "format")}
-    return {"manifest": {"path": "mix/mix.json", "sha256": manifest_sha256}, **body}
+    return {"manifest": {"path": f"{prefix}/mix.json", "sha256": manifest_sha256}, **body}
 
 
 def verify(base: Path, card_mix: dict, kept_documents: int, expect: Callable[[bool, str], bool]) -> None:
@@ -144,7 +144,8 @@ def verify(base: Path, card_mix: dict, kept_documents: int, expect: Callable[[bo
     path = base / card_mix["manifest"]["path"]
     if not expect(path.is_file(), f"{card_mix['manifest']['path']}: listed in the card but missing"):
         return
-    if not expect(sha256_file(path) == card_mix["manifest"]["sha256"], "mix/mix.json: sha256 differs from the card"):
+    prefix = card_mix["manifest"]["path"].rsplit("/", 1)[0]  # "mix", or "mix/<name>/<phase>"
+    if not expect(sha256_file(path) == card_mix["manifest"]["sha256"], f"{card_mix['manifest']['path']}: sha256 differs from the card"):
         return
     manifest = json.loads(path.read_text(encoding="utf-8"))
     listed = {s["path"] for s in manifest["shards"]} | {s["path"] for s in manifest["not_selected"]}
@@ -152,7 +153,7 @@ def verify(base: Path, card_mix: dict, kept_documents: int, expect: Callable[[bo
         for kind, a in (s.get("arrays") or {}).items():
             if isinstance(a, dict):
                 listed.add(a["path"])
-    for folder in ("mix/data", "mix/not_selected", "mix/tokens"):
+    for folder in (f"{prefix}/data", f"{prefix}/not_selected", f"{prefix}/tokens"):
         if (base / folder).is_dir():
             for f in sorted((base / folder).iterdir()):
                 if not f.name.startswith("."):

@@ -130,10 +130,11 @@ class MixWritePass(PassSpec):
     unit_noun = "shards"
     weight_unit = "rows"
 
-    def __init__(self, name, mix, tokenizer_path: str, document_schema: pa.Schema, num_shards: int, output: dict):
+    def __init__(self, name, mix, tokenizer_path: str, document_schema: pa.Schema, num_shards: int, output: dict, prefix: str = "mix"):
         self.name, self.title = name, "mix: write shards"
         self.mix, self.tokenizer_path, self.document_schema = mix, tokenizer_path, document_schema
         self.num_shards, self.output = num_shards, output
+        self.prefix = prefix  # the mix's folder under OUT: "mix", or "mix/<name>/<phase>" for `curate mix`
 
     def run_unit(self, ctx: WorkerContext, unit: Unit) -> dict:
         from curate.mix.select import LEDGER_REASON, ORDER, expand_schema, ledger_rows, mix_schema
@@ -150,20 +151,20 @@ class MixWritePass(PassSpec):
         if rows.num_rows:
             rows = rows.sort_by([(ORDER, "ascending"), ("id", "ascending"), ("mix_copy", "ascending")])
             table = conform(rows, mix_schema(self.document_schema))
-            written = write_parquet(table, out / "mix" / "data" / f"{name}.parquet", self.output)
-            record = {"path": f"mix/data/{name}.parquet", **written, **shard_summary(table)}
+            written = write_parquet(table, out / self.prefix / "data" / f"{name}.parquet", self.output)
+            record = {"path": f"{self.prefix}/data/{name}.parquet", **written, **shard_summary(table)}
             result["outputs"]["data"] = {"path": record["path"], "final": True, "rows": table.num_rows, **written}
             if self.mix.tokenized != "none":
                 counter = ctx.cached(("mix-tokens", self.tokenizer_path), lambda: TokenCounter(self.tokenizer_path))
                 sequences = counter.encode(table.column("text").to_pylist())
                 if [len(s) for s in sequences] != table.column("tokens").to_pylist():
                     raise RunError(f"mix shard {name}: re-tokenised lengths differ from the token counts")
-                prefix = out / "mix" / "tokens" / name
+                prefix = out / self.prefix / "tokens" / name
                 if self.mix.tokenized == "megatron":
                     files = write_megatron(prefix, sequences, counter.vocab_size)
                 else:
                     files = write_npy(prefix.with_name(name + ".npy"), sequences)
-                arrays = {"format": self.mix.tokenized, "prefix": f"mix/tokens/{name}"}
+                arrays = {"format": self.mix.tokenized, "prefix": f"{self.prefix}/tokens/{name}"}
                 for kind, f in files.items():
                     path = Path(f["path"]).relative_to(out).as_posix()
                     arrays[kind] = {"path": path, "bytes": f["bytes"], "sha256": f["sha256"]}
@@ -172,15 +173,19 @@ class MixWritePass(PassSpec):
             result["shard"] = record
         if ledger.num_rows:
             lines = ledger_rows(ledger).sort_by([("id", "ascending")])
-            written = write_parquet(lines, out / "mix" / "not_selected" / f"{name}.parquet", self.output)
-            result["not_selected"] = {"path": f"mix/not_selected/{name}.parquet", "rows": lines.num_rows, **written}
+            written = write_parquet(lines, out / self.prefix / "not_selected" / f"{name}.parquet", self.output)
+            result["not_selected"] = {"path": f"{self.prefix}/not_selected/{name}.parquet", "rows": lines.num_rows, **written}
             result["outputs"]["not_selected"] = {"path": result["not_selected"]["path"], "final": True, "rows": lines.num_rows, **written}
         ctx.fault_point()
         return result
 
 
-def run_mix(engine, index: int, config, data_shards: list[dict], documents_in: int, document_schema: pa.Schema, run_id: str) -> dict:
-    """The mix passes; returns mix.json's content (also written to the staging folder's mix/mix.json)."""
+def run_mix(engine, index: int, config, data_shards: list[dict], documents_in: int, document_schema: pa.Schema, run_id: str,
+            prefix: str = "mix", pass_name: str | None = None) -> dict:
+    """The mix passes; returns mix.json's content (also written to the staging folder's
+    ``<prefix>/mix.json``). ``prefix`` is the mix's folder under OUT ("mix" for a run's own mix);
+    a data shard's ``path`` is relative to the staging folder or absolute (``curate mix`` reads
+    a finished run's committed shards)."""
     import json
 
     from curate.mix.manifest import build_manifest
@@ -189,7 +194,7 @@ def run_mix(engine, index: int, config, data_shards: list[dict], documents_in: i
     from curate.mix.tokens import TokenCounter, tokenizer_sha256
 
     mix, seed, tokenizer_path = config.mix, config.mix_seed, config.mix_tokenizer_path
-    name = f"{index:02d}-mix"
+    name = pass_name or f"{index:02d}-mix"
     # a zero-row shard (a run that kept nothing writes one) has nothing to annotate or copy
     shards = sorted((s for s in data_shards if s["rows"]), key=lambda r: r["path"])
     units = [Unit(f"{i:05d}", Path(s["path"]).name, {"path": s["path"]}, s["rows"]) for i, s in enumerate(shards)]
@@ -233,7 +238,7 @@ def run_mix(engine, index: int, config, data_shards: list[dict], documents_in: i
     row_files = [r["outputs"]["rows"] for _, r in sorted(expanded.items())]
     write_units = [Unit(f"{m:05d}", f"mix shard {m}", {"rows": bucket_slices(row_files, m)}, bucket_rows(row_files, m))
                    for m in range(num_shards)]
-    written = engine.run(MixWritePass(f"{name}/write", mix, tokenizer_path, document_schema, num_shards, config.output.model_dump()),
+    written = engine.run(MixWritePass(f"{name}/write", mix, tokenizer_path, document_schema, num_shards, config.output.model_dump(), prefix),
                          write_units)
     shard_records = [r["shard"] for _, r in sorted(written.items()) if r.get("shard")]
     ledger_files = [r["not_selected"] for _, r in sorted(written.items()) if r.get("not_selected")]
@@ -246,7 +251,7 @@ def run_mix(engine, index: int, config, data_shards: list[dict], documents_in: i
     )
     manifest["strata"] = len(strata_of(mix))
     manifest["threshold_passes"] = level + 1
-    path = Path(engine.final_dir) / "mix" / "mix.json"
+    path = Path(engine.final_dir) / prefix / "mix.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     # Sorted keys: a resumed run rebuilds this from records read back from JSON, and must write the same bytes.
     path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
