@@ -716,6 +716,12 @@ def render_readme(card: dict) -> str:
                   f"Phases of this run's {named['documents_in']:,} kept documents, written by `curate mix` without re-running a stage.", ""]
         for phase, summary in named["phases"].items():
             lines += _mix_section(summary, title=f"### Phase `{phase}`", plot=False)
+        for blend, summary in (named.get("blends") or {}).items():
+            lines += [f"### Blend `{blend}`", "", "| part | source | files | rows read | target share |", "|---|---|---:|---:|---:|"]
+            for part in summary["parts"]:
+                source = ", ".join(f"{k}: `{v}`" for k, v in part["source"].items() if k != "kind")
+                lines.append(f"| {part['name']} | {part['source']['kind']} ({source}) | {part['files']} | {part['rows']:,} | {part['share']:.1%} |")
+            lines += [""] + _mix_section(summary, title=f"#### Blend `{blend}`: the mix", plot=False, inputs="rows read")
     lines += ["## Stages", ""]
     for s in card["stages"]:
         params = json.dumps(s.get("params", {}), sort_keys=True)
@@ -757,7 +763,7 @@ def _dedup_section(dedup: dict | None) -> list[str]:
     return lines
 
 
-def _mix_section(mix: dict | None, title: str = "## Mix", plot: bool = True) -> list[str]:
+def _mix_section(mix: dict | None, title: str = "## Mix", plot: bool = True, inputs: str = "kept documents") -> list[str]:
     """Target against achieved per bucket (token shares), tokens before and after, repeats, and
     every unattainable target or binding cap in words."""
     if not mix:
@@ -770,7 +776,7 @@ def _mix_section(mix: dict | None, title: str = "## Mix", plot: bool = True) -> 
         "",
         f"`{folder}`: {totals['shards']} shard(s), {totals['rows']:,} rows ({totals['documents']:,} documents + {totals['repeats']:,} repeats), "
         f"{totals['tokens']:,} tokens (`{mix['tokenizer']['reference']}`, sha256 `{mix['tokenizer']['sha256'][:16]}…`), "
-        f"from {totals['documents_in']:,} kept documents / {totals['tokens_in']:,} tokens. Budget: "
+        f"from {totals['documents_in']:,} {inputs} / {totals['tokens_in']:,} tokens. Budget: "
         + (f"as much as the scarcest bucket allows ({budget['tokens_target']:,.0f} tokens)" if budget["mode"] == "scarcest" else f"{budget['tokens_target']:,.0f} tokens")
         + f"; seed {mix['seed']}. Mix ledger: **{ledger['equation']}** (kept = mixed + `mix_not_selected`) — "
         + ("balanced." if ledger["balanced"] else f"NOT balanced: {ledger['explanation']}"),

@@ -88,11 +88,15 @@ def _cmd_mix(args: argparse.Namespace) -> int:
     except RunError as e:
         print(f"curate mix: {e}", file=sys.stderr)
         return 1
-    print(f"mix {summary['name']}: {args.out}/mix/{summary['name']} ({len(summary['phases'])} phase(s)) from {summary['documents_in']:,} kept documents")
-    for phase, m in summary["phases"].items():
-        print(f"  {phase:<14} {m['totals']['tokens']:,} tokens in {m['totals']['shards']} shard(s); ledger {m['ledger']['equation']}")
-        for b in m["buckets"]:
-            print(f"    {b['name']:<16} target {b['target_share']:6.1%}  achieved {b['achieved_share']:6.2%}")
+    print(f"mix {summary['name']}: {args.out}/mix/{summary['name']} ({len(summary['phases'])} phase(s), {len(summary['blends'])} blend(s)) "
+          f"from {summary['documents_in']:,} kept documents")
+    for kind, entries in (("phase", summary["phases"]), ("blend", summary["blends"])):
+        for phase, m in entries.items():
+            print(f"  {kind} {phase:<14} {m['totals']['tokens']:,} tokens in {m['totals']['shards']} shard(s); ledger {m['ledger']['equation']}")
+            sources = {p["name"]: p["source"] for p in m.get("parts", [])}
+            for b in m["buckets"]:
+                source = f"  from {' '.join(f'{k}={v}' for k, v in sources[b['name']].items() if k != 'kind')}" if b["name"] in sources else ""
+                print(f"    {b['name']:<16} target {b['target_share']:6.1%}  achieved {b['achieved_share']:6.2%}{source}")
     print(f"verify: curate audit {args.out}")
     return 0
 

@@ -269,3 +269,80 @@ def test_curate_mix_is_byte_identical_and_checks_its_config(mixed, tmp_path):
     with pytest.raises(RemixError, match="phases"):
         remix(a, bad, "t")
     assert not (a / "mix" / "t").exists() and "t" not in json.loads((a / "card.json").read_text()).get("mixes", {})
+
+
+def _new_data(where: Path, result) -> Path:
+    """A "new data set" for an annealing blend: Parquet files with a text column only (no id)."""
+    texts = pq.read_table(result.out_dir / result.card["output"]["data"][2]["path"], columns=["text"])
+    (where / "sub").mkdir(parents=True)
+    pq.write_table(texts.slice(0, 20), where / "a.parquet")
+    pq.write_table(texts.slice(20), where / "sub" / "b.parquet")
+    return where
+
+
+def test_an_annealing_blend_takes_its_shares_from_a_phase_and_a_data_set_path(mixed, tmp_path):
+    from curate.cli import main
+
+    out = _copy_run(mixed, tmp_path / "run")
+    new = _new_data(tmp_path / "new", mixed)
+    config = tmp_path / "anneal.yaml"
+    config.write_text(yaml.safe_dump({"phases": {"main": PHASES["phases"]["main"]}, "blends": {"anneal_new": {
+        "tokenized": "npy", "parts": [{"name": "default_mix", "phase": "main", "share": 0.7},
+                                      {"name": "new_data", "path": str(new), "share": 0.3}]}}}))
+    assert main(["mix", str(out), "--config", str(config), "--name", "trial"]) == 0
+    card = json.loads((out / "card.json").read_text())
+    blend = card["mixes"]["trial"]["blends"]["anneal_new"]
+    main_rows = card["mixes"]["trial"]["phases"]["main"]["totals"]["rows"]
+    assert [(p["name"], p["source"]["kind"], p["rows"]) for p in blend["parts"]] == [
+        ("default_mix", "phase", main_rows), ("new_data", "path", pq.read_metadata(new / "a.parquet").num_rows + pq.read_metadata(new / "sub" / "b.parquet").num_rows)]
+    assert blend["ledger"]["balanced"] and blend["totals"]["documents_in"] == sum(p["rows"] for p in blend["parts"])
+    for b in blend["buckets"]:
+        assert abs(b["achieved_share"] - b["target_share"]) <= 0.01, b
+        assert b["epochs"] <= 1.0  # an annealing blend repeats nothing by default
+    rows = pa.concat_tables(pq.read_table(f) for f in sorted((out / "mix" / "trial" / "anneal_new" / "data").glob("*.parquet")))
+    parts = rows.column("blend_part").to_pylist()
+    assert set(parts) == {"default_mix", "new_data"} and rows.column("id").null_count == 0
+    # rows of the data set (no id column) get stable ids from their part, file and row
+    assert all(i.startswith(("new_data:new_data/a.parquet:", "new_data:new_data/sub/b.parquet:"))
+               for i, p in zip(rows.column("id").to_pylist(), parts, strict=True) if p == "new_data")
+    manifest = json.loads((out / blend["manifest"]["path"]).read_text())
+    assert {f["path"] for f in manifest["parts"][1]["files"]} == {str(new / "a.parquet"), str(new / "sub" / "b.parquet")}
+    assert "### Blend `anneal_new`" in (out / "README.md").read_text()
+    assert audit(out).ok, audit(out).mismatches
+    # a data set changed after the blend read it is found by the audit
+    pq.write_table(pq.read_table(new / "a.parquet").slice(1), new / "a.parquet")
+    assert any("new_data" in m and "a.parquet" in m for m in audit(out).mismatches)
+
+
+def test_blends_of_the_run_s_own_mix_and_another_run_are_byte_identical_and_checked(mixed, tmp_path):
+    from curate.run.remix import RemixError, remix
+
+    config = tmp_path / "blend.yaml"
+    other = str(mixed.out_dir)  # "another run": a finished run's OUT, read through its card
+    config.write_text(yaml.safe_dump({"blends": {"b": {"budget": 30_000, "parts": [
+        {"name": "own_mix", "mix": "run", "share": 0.6}, {"name": "other_run", "run": other, "share": 0.4}]}}}))
+    a, b = _copy_run(mixed, tmp_path / "a"), _copy_run(mixed, tmp_path / "b")
+    remix(a, config, "s")
+    remix(b, config, "s")
+    files = sorted(p.relative_to(a / "mix" / "s") for p in (a / "mix" / "s").rglob("*") if p.is_file())
+    assert files and files == sorted(p.relative_to(b / "mix" / "s") for p in (b / "mix" / "s").rglob("*") if p.is_file())
+    assert all((a / "mix" / "s" / f).read_bytes() == (b / "mix" / "s" / f).read_bytes() for f in files)
+    summary = json.loads((a / "card.json").read_text())["mixes"]["s"]["blends"]["b"]
+    assert [p["source"]["kind"] for p in summary["parts"]] == ["mix", "run"] and summary["parts"][1]["source"]["run_id"] == "mix-run"
+    assert abs(summary["totals"]["tokens"] - 30_000) <= 0.05 * 30_000
+    assert audit(a).ok, audit(a).mismatches
+    # a later mix reads this one's phase by name; configs that cannot work are refused before any work
+    bad = tmp_path / "bad.yaml"
+    for body, message in [
+        ({"blends": {"x": {"parts": [{"name": "p", "share": 1.0, "phase": "nope"}]}}}, r"phase 'nope' is not a phase"),
+        ({"blends": {"x": {"parts": [{"name": "p", "share": 1.0, "mix": "run", "path": "/tmp"}]}}}, "exactly one source"),
+        ({"blends": {"x": {"parts": [{"name": "p", "share": 0.5, "mix": "run"}]}}}, "shares sum to 0.5"),
+        ({"blends": {"x": {"parts": [{"name": "p", "share": 1.0, "mix": "nosuch/main"}]}}}, "no such mix phase"),
+        ({"blends": {"x": {"parts": [{"name": "p", "share": 1.0, "run": str(tmp_path)}]}}}, "not a finished curate run"),
+        ({"blends": {"x": {"parts": [{"name": "p", "share": 1.0, "path": str(a / "rejects")}]}}}, "no `text` column"),
+        ({}, "phases or blends"),
+    ]:
+        bad.write_text(yaml.safe_dump(body))
+        with pytest.raises(RemixError, match=message):
+            remix(a, bad, "t")
+    assert not (a / "mix" / "t").exists()

@@ -28,6 +28,26 @@ from curate.run.units import PassSpec, RunError, Unit, WorkerContext
 from curate.schema import conform
 
 ANNOTATION_COLUMNS = ["tokens", "mix_bucket"]
+BLEND_PART = "blend_part"  # a blend's column: which part (source) a row came from
+
+
+def blend_rows(table: pa.Table, inputs: dict, offset: int) -> pa.Table:
+    """A blend unit's rows (``inputs`` has ``part``): the part's name as a column, an id for rows
+    that have none (``<part>:<file>:<row>``, stable for the same files), and a clear error for a
+    row with no text. Other units' rows pass unchanged."""
+    part = inputs.get("part")
+    if part is None:
+        return table
+    texts = table.column("text")
+    if texts.null_count:
+        raise RunError(f"blend part {part}: {inputs['label']}: {texts.null_count} row(s) have no text")
+    ids = table.column("id")
+    if ids.null_count:
+        derived = pa.array([f"{part}:{inputs['label']}:{offset + i}" for i in range(table.num_rows)], pa.string())
+        table = table.set_column(table.schema.get_field_index("id"), "id", pc.coalesce(ids, derived))
+    index = table.schema.get_field_index(BLEND_PART)
+    column = pa.array([part] * table.num_rows, pa.string())
+    return table.set_column(index, BLEND_PART, column) if index >= 0 else table.append_column(BLEND_PART, column)
 
 
 def _sparse_json(sparse: dict) -> dict:
@@ -59,8 +79,11 @@ class AnnotatePass(PassSpec):
         writer = PartWriter(ctx.store, f"{self.name}/parts/{unit.key}.annotations", annotation_schema())
         counts = {"documents": 0, "tokens": 0, "unbucketed_documents": 0, "unbucketed_tokens": 0}
         merged: dict[int, dict[int, list[int]]] = {}
-        for batch in pq.ParquetFile(Path(ctx.final_dir) / unit.inputs["path"]).iter_batches(batch_size=self.batch_size):
-            table = annotator.annotate(conform(pa.Table.from_batches([batch]), self.document_schema))
+        source = Path(ctx.final_dir) / unit.inputs["path"]
+        offset = 0
+        for batch in pq.ParquetFile(source).iter_batches(batch_size=self.batch_size):
+            table = annotator.annotate(blend_rows(conform(pa.Table.from_batches([batch]), self.document_schema), unit.inputs, offset))
+            offset += batch.num_rows
             writer.add(table.select(annotation_schema().names))
             strata = table.column(STRATUM).to_numpy()
             tokens = table.column("tokens").to_numpy()
@@ -78,7 +101,13 @@ class AnnotatePass(PassSpec):
             ctx.fault_point()
         histogram_json = {str(s): [sorted(cells), [cells[b][0] for b in sorted(cells)], [cells[b][1] for b in sorted(cells)]]
                           for s, cells in sorted(merged.items())}
-        return {"outputs": {"annotations": writer.close()}, "mix_counts": counts, "histogram": histogram_json}
+        record = {"outputs": {"annotations": writer.close()}, "mix_counts": counts, "histogram": histogram_json}
+        if "part" in unit.inputs:
+            # a blend records what it read: the file's size and hash (a source outside OUT can change)
+            from curate.hashing import sha256_file
+
+            record["input"] = {"bytes": source.stat().st_size, "sha256": sha256_file(source)}
+        return record
 
 
 class RefinePass(PassSpec):
@@ -109,7 +138,7 @@ class ExpandPass(PassSpec):
     def run_unit(self, ctx: WorkerContext, unit: Unit) -> dict:
         from curate.mix.select import SHARD, expand, expand_schema
 
-        docs = conform(pq.read_table(Path(ctx.final_dir) / unit.inputs["path"]), self.document_schema)
+        docs = blend_rows(conform(pq.read_table(Path(ctx.final_dir) / unit.inputs["path"]), self.document_schema), unit.inputs, 0)
         annotations = read_part(ctx.store, unit.inputs["annotations"])
         if annotations is None or annotations.num_rows != docs.num_rows:
             raise RunError(f"mix: annotations of {unit.inputs['path']} do not match its rows")
@@ -196,8 +225,11 @@ def run_mix(engine, index: int, config, data_shards: list[dict], documents_in: i
     mix, seed, tokenizer_path = config.mix, config.mix_seed, config.mix_tokenizer_path
     name = pass_name or f"{index:02d}-mix"
     # a zero-row shard (a run that kept nothing writes one) has nothing to annotate or copy
-    shards = sorted((s for s in data_shards if s["rows"]), key=lambda r: r["path"])
-    units = [Unit(f"{i:05d}", Path(s["path"]).name, {"path": s["path"]}, s["rows"]) for i, s in enumerate(shards)]
+    shards = sorted((s for s in data_shards if s["rows"]), key=lambda r: r.get("label") or r["path"])  # a blend: by part and file, not by where OUT is
+    # a blend's shard also names its part and a stable label (see blend_rows)
+    units = [Unit(f"{i:05d}", s.get("label") or Path(s["path"]).name,
+                  {"path": s["path"], **({"part": s["part"], "label": s["label"]} if "part" in s else {})}, s["rows"])
+             for i, s in enumerate(shards)]
     annotated = engine.run(AnnotatePass(f"{name}/annotate", mix, tokenizer_path, seed, document_schema, config.ray.batch_size * 4), units)
     totals: dict[str, int] = {}
     for record in annotated.values():
@@ -232,7 +264,7 @@ def run_mix(engine, index: int, config, data_shards: list[dict], documents_in: i
         refined = engine.run(RefinePass(f"{name}/refine-{level}", level, plan.windows()), annotation_units)
         refine(plan, dense(refined, plan))
     num_shards = max(1, math.ceil(plan.selected_tokens / mix.shard_tokens))
-    expand_units = [Unit(u.key, u.label, {"path": u.inputs["path"], "annotations": annotated[u.key]["outputs"]["annotations"]}, u.weight)
+    expand_units = [Unit(u.key, u.label, {**u.inputs, "annotations": annotated[u.key]["outputs"]["annotations"]}, u.weight)
                     for u in units]
     expanded = engine.run(ExpandPass(f"{name}/expand", mix, plan.selection(), num_shards, seed, document_schema), expand_units)
     row_files = [r["outputs"]["rows"] for _, r in sorted(expanded.items())]
