@@ -245,8 +245,13 @@ def test_curate_mix_writes_phases_the_card_lists_and_audit_verifies(mixed, tmp_p
     assert any("mix/stray" in m for m in audit(out).mismatches)
     (out / "mix" / "stray").rmdir()
     assert audit(out).ok
-    # the name is taken: refused without --force
+    # the name is taken: refused without --force; the mix's files are curate's, not the user's
     assert main(["mix", str(out), "--config", str(config), "--name", "schedule"]) == 2
+    from curate.run.out import foreign_entries
+
+    assert foreign_entries(out) == []
+    assert main(["mix", str(out), "--config", str(config), "--name", "schedule", "--force"]) == 0
+    assert foreign_entries(out) == [] and audit(out).ok
 
 
 def test_curate_mix_is_byte_identical_and_checks_its_config(mixed, tmp_path):

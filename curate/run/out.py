@@ -72,6 +72,16 @@ def owned_files(out: Path) -> set[str]:
     return owned
 
 
+def own_folder(out: Path, folder: str) -> None:
+    """Record every file now under ``OUT/<folder>`` as curate's (``curate mix`` adds a named mix to
+    a committed run): a later run replaces it with the run it came from, and never calls it the
+    user's."""
+    manifest = _read_json(out / OWNED_MANIFEST) or {"format": "curate-out/1", "run_id": None}
+    files = {f for f in (manifest.get("files") or sorted(owned_files(out))) if not f.startswith(folder.rstrip("/") + "/")}
+    files |= {p.relative_to(out).as_posix() for p in (out / folder).rglob("*") if p.is_file()}
+    _write_json(out / OWNED_MANIFEST, {**manifest, "files": sorted(files)})
+
+
 def foreign_entries(out: Path) -> list[str]:
     """Files (and empty folders) in OUT that no curate run wrote, sorted."""
     if not out.is_dir():

@@ -203,7 +203,8 @@ def remix(out_dir: str | Path, config_path: str | Path, name: str, *, ray_addres
         raise RemixError(f"{out_dir}: no card.json: not a finished curate run")
     card = json.loads(card_file.read_text(encoding="utf-8"))
     target = out_dir / "mix" / name
-    if (target.exists() or name in card.get("mixes", {})) and not force:
+    # a folder the card does not list is what an interrupted `curate mix` left: it is replaced
+    if name in card.get("mixes", {}) and not force:
         raise RemixError(f"{target}: a mix named {name!r} exists; choose another name or pass --force to replace it")
     run_config = _run_config(card, str(card_file))
     phases, blends = load_remix_config(Path(config_path), run_config)
@@ -267,9 +268,10 @@ def remix(out_dir: str | Path, config_path: str | Path, name: str, *, ray_addres
 
         # commit: the whole folder in one rename, then the card (a temporary file and a rename)
         (out_dir / "mix").mkdir(exist_ok=True)
-        if target.exists():
-            shutil.rmtree(target)
+        if target.exists():  # the mix it replaces moves aside first: OUT never holds half of either
+            os.replace(target, staging / "replaced")
         os.replace(final_dir / "mix" / name, target)
+        out_mod.own_folder(out_dir, f"mix/{name}")
         card.setdefault("mixes", {})[name] = summary
         card_mod.write_card(card, out_dir, None)
         shutil.rmtree(staging, ignore_errors=True)
