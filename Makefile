@@ -12,8 +12,10 @@ OUT ?= out
 BENCH_OUT ?= bench_results.json
 BENCH_PAGES ?= 6000
 PYTEST_ARGS ?=
+MIX ?= pipelines/mixes/llama3-schedule.yaml
+NAME ?= schedule
 
-.PHONY: curate test test-fast lint bench sample audit venv clean
+.PHONY: curate mix test test-fast lint bench sample audit venv clean
 
 venv: $(STAMP)
 
@@ -34,6 +36,10 @@ $(STAMP): pyproject.toml
 
 curate: $(STAMP)
 	$(BIN)/curate run $(if $(CORPUS),--corpus '$(CORPUS)') --pipeline '$(PIPELINE)' --out '$(OUT)'
+
+# New mixes (phases, annealing blends) of the finished run in OUT, from its shards; no stage runs again.
+mix: $(STAMP)
+	$(BIN)/curate mix '$(OUT)' --config '$(MIX)' --name '$(NAME)'
 
 audit: $(STAMP)
 	$(BIN)/curate audit '$(OUT)'

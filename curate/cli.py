@@ -183,11 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="write into an OUT that holds files curate did not write (they are never deleted)")
     run.set_defaults(func=_cmd_run)
 
-    mx = sub.add_parser("mix", help="new mixes (phases) of a finished run, from its shards",
-                        description="Re-mix a finished run without re-running any stage: every phase of MIX.yaml is written to "
-                                    "OUT/mix/NAME/<phase>/, added to the card and verified by `curate audit`.")
+    mx = sub.add_parser("mix", help="new mixes (phases, annealing blends) of a finished run, from its shards",
+                        description="Re-mix a finished run without re-running any stage: every phase and blend of MIX.yaml is written to "
+                                    "OUT/mix/NAME/<phase or blend>/, added to the card and verified by `curate audit`.")
     mx.add_argument("out", help="a finished run's OUT")
-    mx.add_argument("--config", required=True, help="the mix config: phases: {<phase>: <a pipeline's mix: section>}")
+    mx.add_argument("--config", required=True, help="the mix config: phases: {<phase>: <a pipeline's mix: section>}, blends: {<blend>: {parts: [...]}} "
+                    "(example: pipelines/mixes/llama3-schedule.yaml)")
     mx.add_argument("--name", required=True, help="the mix's name (OUT/mix/NAME)")
     mx.add_argument("--force", action="store_true", help="replace a mix of that name")
     mx.add_argument("--ray-address", default=None, help="a Ray cluster (default: RAY_ADDRESS, else embedded)")

@@ -90,3 +90,24 @@ def test_a_mistyped_language_column_fails_at_parse_time():
     # the default column is optional: without language ID every document is judged in the default language
     parse_pipeline(_with({"stage": "gopher_quality"}))
     parse_pipeline(_with({"stage": "lang_id"}, {"stage": "dirty_words", "params": {"language_column": "lang"}}))
+
+
+def test_the_shipped_mix_schedule_parses_against_the_shipped_pipeline(tmp_path):
+    """`make mix` uses pipelines/mixes/llama3-schedule.yaml on a run of pipelines/llama3.yaml: its
+    phases' rules must read columns that pipeline writes, and its blend must name its phases."""
+    from curate.run.remix import RemixError, load_remix_config
+
+    run_config = load_pipeline(REPO / "pipelines" / "llama3.yaml")
+    schedule = REPO / "pipelines" / "mixes" / "llama3-schedule.yaml"
+    phases, blends = load_remix_config(schedule, run_config)
+    assert sorted(phases) == ["anneal", "main"] and sorted(blends) == ["anneal_trial"]
+    blend, blend_mix, _ = blends["anneal_trial"]
+    assert [(p.name, p.share, p.source) for p in blend.parts] == [("default_mix", 0.7, ("phase", "main")),
+                                                                  ("candidate", 0.3, ("phase", "anneal"))]
+    assert [b.weight for b in blend_mix.buckets] == [0.7, 0.3]
+    # the same schedule on a pipeline without the quality classifier names the missing column
+    data = yaml.safe_load((REPO / "pipelines" / "llama3.yaml").read_text())
+    data["stages"] = [s for s in data["stages"] if s["stage"] != "quality_static"]
+    data.pop("mix", None)
+    with pytest.raises(RemixError, match=r"phases\.anneal.*quality_static"):
+        load_remix_config(schedule, parse_pipeline(data))

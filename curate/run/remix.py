@@ -16,6 +16,12 @@ tokens, the manifest of each). The card gains ``mixes[<name>]`` and a README sec
 ``curate audit`` verifies every phase as it verifies the run's own mix (shards, tokens, ledger
 ``kept = mixed + mix_not_selected``). Same run, config and seed => the same bytes.
 
+A config may also name **blends** (the report judged a new data set by annealing on ~70 % of the
+default mix plus ~30 % of the new data): token shares of several sources — a phase of this config,
+the run's own mix, an earlier named mix, another run's shards or a Parquet data set — written as
+one mix whose buckets are the parts (rows carry a ``blend_part`` column). Every part file's bytes and
+sha256 are recorded, and audit re-hashes them.
+
 What appears in OUT appears whole: the phases are written to a staging folder under
 ``OUT/.work/mix-<name>/``, moved into ``OUT/mix/<name>`` in one rename, and only then is the card
 rewritten (through a temporary file and a rename). A name that exists is refused unless ``force``.
