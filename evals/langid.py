@@ -132,8 +132,10 @@ def _scored(per_language: dict[str, list[tuple[str, str]]]) -> dict:
     """{code: [(expected, predicted), ...]} -> per-language accuracy, mean, worst."""
     rows = {}
     for code, pairs in per_language.items():
+        if not pairs:  # e.g. a UDHR file of three lines holds no six-line document: no score, not a zero
+            continue
         correct = sum(e == p for e, p in pairs)
-        rows[code] = {"n": len(pairs), "accuracy": correct / len(pairs) if pairs else 0.0,
+        rows[code] = {"n": len(pairs), "accuracy": correct / len(pairs),
                       "confusions": Counter(p for e, p in pairs if e != p).most_common(3)}
     n = len(rows)
     return {"per_language": rows, "mean_accuracy": sum(r["accuracy"] for r in rows.values()) / n if n else 0.0,
@@ -180,6 +182,7 @@ def udhr_accuracy(folder: Path, predict, lines_per_document: int = 6) -> dict:
     ``lines_per_document`` consecutive non-empty lines (an article or two), per language (several
     files of one language, e.g. two scripts, pool their documents)."""
     pairs: dict[str, list] = {}
+    per_file: dict[str, dict] = {}
     seconds = 0.0
     for path in sorted(Path(folder).glob("*.txt")):
         code = udhr_code(path.stem)
@@ -192,7 +195,10 @@ def udhr_accuracy(folder: Path, predict, lines_per_document: int = 6) -> dict:
         predicted = [lang for lang, _ in predict(docs)]
         seconds += time.process_time() - started
         pairs.setdefault(code, []).extend((code, p) for p in predicted)
+        if docs:  # per file too: a language's scripts differ (Cyrillic Uzbek, Arabic-script Malay)
+            per_file[path.stem] = {"lang": code, "n": len(docs), "accuracy": sum(p == code for p in predicted) / len(docs)}
     result = _scored(pairs)
+    result["per_file"] = per_file
     result["cpu_seconds"] = seconds
     return result
 
