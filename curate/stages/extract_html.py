@@ -72,6 +72,8 @@ from curate.extract.fast_trafilatura import (
     fast_container_body,
     main_container_candidates,
     sequence_replica_usable,
+    whole_page_body,
+    whole_page_replica_usable,
 )
 from curate.stages.base import Stage
 
@@ -92,6 +94,10 @@ class HtmlExtractorParams(StageParams):
                     "unsure; full: trafilatura on the whole page for every page")
     container_min_chars: int = Field(
         default=500, ge=1, description="container text at least this long is kept; shorter -> the whole page is extracted")
+    compare_below_chars: int | None = Field(
+        default=2000, ge=0,
+        description="whole-page path: trafilatura's comparison with readability and jusText runs only when its main "
+                    "text is shorter than this or has no paragraph text (None: on every page, as trafilatura does)")
     compiled_xpaths: bool = Field(
         default=True, description="evaluate trafilatura's XPaths as compiled Python (same results, faster)")
     include_tables: bool = True
@@ -850,6 +856,10 @@ class HtmlExtractor(Stage):
         return trafilatura.bare_extraction(tree, options=self._options(favor, fast))
 
     def _body_text(self, tree, favor: str, fast: bool) -> str:
+        options = self._options(favor, fast)
+        if whole_page_replica_usable(options) and not _is_forum_thread(tree):
+            body = whole_page_body(tree, options, self.params.compare_below_chars)
+            return body_text(body) if body is not None else ""
         document = self._trafilatura(tree, favor, fast)
         return body_text(document.body) if document is not None and document.body is not None else ""
 

@@ -276,3 +276,63 @@ def test_fused_walk_finds_each_expressions_first_match():
             assert FusedFirsts(paths, decisive=True)(tree) == (want if want[0] is None else [want[0]] + [None] * (len(want) - 1))
             checked += sum(w is not None for w in want)
     assert checked > 500
+
+
+def test_whole_page_replica_equals_bare_extraction_on_real_pages():
+    """whole_page_body with the comparison on every page is bare_extraction's body, step for step;
+    with the default gate it differs only where trafilatura's comparison was skipped."""
+    import trafilatura
+
+    from curate.extract.fast_trafilatura import SEQUENCE_VERIFIED_VERSIONS, whole_page_body, whole_page_replica_usable
+    from curate.stages.extract_html import _is_forum_thread, body_text
+
+    if trafilatura.__version__ not in SEQUENCE_VERIFIED_VERSIONS:
+        pytest.skip(f"trafilatura {trafilatura.__version__}: the replica is not used with it (bare_extraction is)")
+    stage = HtmlExtractor(HtmlExtractorParams())
+    options = stage._options("precision", False)
+    assert whole_page_replica_usable(options) and not whole_page_replica_usable(stage._options("precision", True))
+    assert not whole_page_replica_usable(stage._options("balanced", False))
+    compared = gated_differs = 0
+    with compiled_xpaths():
+        for html in real_pages(step=3):
+            tree = parse_html(html)
+            if tree is None or _is_forum_thread(tree):
+                continue
+            protect(tree)
+            before = lxml.etree.tostring(tree)
+            document = trafilatura.bare_extraction(tree, options=options)
+            want = body_text(document.body) if document is not None else None
+            got = whole_page_body(tree, options, None)
+            assert (body_text(got) if got is not None else None) == want
+            gated = whole_page_body(tree, options, 2000)
+            gated_differs += (body_text(gated) if gated is not None else None) != want
+            assert lxml.etree.tostring(tree) == before  # the page is left for the balanced retry
+            compared += 1
+    assert compared > 200
+    print(f"\n{compared} real pages: the gated comparison changed {gated_differs} texts")
+    assert gated_differs < 0.05 * compared
+
+
+def test_inside_a_compiled_block_the_container_finder_walks_once_and_trafilatura_takes_first_matches(monkeypatch):
+    from curate.extract import fast_trafilatura
+    from curate.extract.fast_trafilatura import FirstMatchOnly
+
+    walks = []
+    fused = fast_trafilatura._fused
+
+    def counting(paths, decisive=False):
+        walks.append(decisive)
+        return fused(paths, decisive)
+
+    monkeypatch.setattr(fast_trafilatura, "_fused", counting)
+    html = f"<html><body><div class='nav'>Home</div><article><p>{long_article(20)}</p></article></body></html>".encode()
+    tree = parse_html(html)
+    with compiled_xpaths():
+        assert all(isinstance(x, FirstMatchOnly) for x in xpaths.BODY_XPATH)
+        assert [c.tag for c in main_container_candidates(tree, limit=1)] == ["article"]
+        assert walks == [True]  # the fused walk, not five lxml or compiled evaluations
+        first = xpaths.BODY_XPATH[1]
+        assert first(tree) == first.compiled(tree)[:1]
+    assert not any(isinstance(x, FirstMatchOnly) for x in xpaths.BODY_XPATH)
+    walks.clear()
+    assert [c.tag for c in main_container_candidates(tree, limit=1)] == ["article"] and walks == [True]

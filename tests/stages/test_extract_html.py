@@ -267,7 +267,9 @@ def test_library_errors_become_extraction_error(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("secret page text must not leak")
 
+    # whichever path reaches trafilatura: bare_extraction, or its main extractor (the replicas)
     monkeypatch.setattr(trafilatura, "bare_extraction", broken)
+    monkeypatch.setattr(trafilatura.main_extractor, "extract_content", broken)
     out = run(page("<p>Anything.</p>"))
     assert out.rejected.to_pylist()[0]["reason"] == "extraction_error"
     assert out.rejected.to_pylist()[0]["detail"] == "RuntimeError"
@@ -276,8 +278,8 @@ def test_library_errors_become_extraction_error(monkeypatch):
 def test_min_chars_and_fallback(monkeypatch):
     assert run(page(""), params=HtmlExtractorParams(min_chars=100_000)).rejected.column("reason").to_pylist() == ["no_main_text"]
     # A first pass that finds (almost) nothing is retried in trafilatura's balanced mode.
-    original = HtmlExtractor._trafilatura
-    monkeypatch.setattr(HtmlExtractor, "_trafilatura", lambda self, tree, favor, fast: None if favor == "precision" else original(self, tree, favor, fast))
+    original = HtmlExtractor._body_text
+    monkeypatch.setattr(HtmlExtractor, "_body_text", lambda self, tree, favor, fast: "" if favor == "precision" else original(self, tree, favor, fast))
     out = run(page(""))
     assert out.kept.column("extraction").to_pylist() == ["fallback"]
     assert out.counters["documents_fallback"] == 1
