@@ -197,8 +197,8 @@ def _proc_status_mib(field: str = "VmHWM") -> float | None:
 # extract_html as it was before issue 15 (whole page, lxml's XPaths), and each idea added alone,
 # so the table shows what each contributes; the last is the default.
 EXTRACTION_VARIANTS = {
-    "extract_html, whole page, lxml XPaths (before)": {"strategy": "full", "compiled_xpaths": False},
-    "extract_html, whole page, compiled XPaths": {"strategy": "full"},
+    "extract_html, whole page, lxml XPaths (before)": {"strategy": "full", "compiled_xpaths": False, "compare_below_chars": None},
+    "extract_html, whole page, compiled XPaths": {"strategy": "full", "compare_below_chars": None},
     "extract_html (default: main container first)": {},
 }
 BASELINE = "trafilatura.extract (baseline)"
@@ -286,6 +286,8 @@ def bench_extraction(pages: list[bytes], repeats: int, score=None) -> dict:
             ("container", "container"), ("trafilatura (whole page)", "extracted"), ("fallback (balanced retry)", "fallback"),
             ("passthrough", "passthrough"))}
         results[name]["paths"]["rejected"] = len(pages) - sum(results[name]["paths"].values())
+        results[name]["whole_page_comparisons"] = {"ran": int(c.get("whole_page_comparisons", 0)),
+                                                   "skipped": int(c.get("whole_page_comparisons_skipped", 0))}
     if score is not None:
         from evals.extraction import baseline_extract
 
@@ -378,7 +380,7 @@ def _print_extraction(section: dict) -> None:
                   f"{r.get('peak_rss_added_mib', '-'):>9} {f1 if f1 is not None else '-':>6}")
         default = by_extractor.get("extract_html (default: main container first)")
         if default:
-            print(f"    paths of the default: {default['paths']}")
+            print(f"    paths of the default: {default['paths']}; whole-page comparisons ran/skipped: {default.get('whole_page_comparisons')}")
 
 
 def _median_documents_per_second(fn, documents: int, repeats: int) -> dict:

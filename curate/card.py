@@ -276,7 +276,7 @@ def dedup_summary(stages: list[dict]) -> dict:
 
 EXTRACTION_PATHS = (
     ("container", "documents_container", "main container alone (trafilatura, fast mode)"),
-    ("trafilatura", "documents_extracted", "whole page (trafilatura with its fallbacks)"),
+    ("trafilatura", "documents_extracted", "whole page (trafilatura; readability and jusText compared where it is unsure)"),
     ("fallback", "documents_fallback", "whole page, balanced retry after a short precision pass"),
     ("passthrough", "documents_passthrough", "text given, no HTML"),
 )
@@ -295,6 +295,10 @@ def extraction_summary(stages: list[dict]) -> dict | None:
         "by_path": {path: int(counters.get(key, 0)) for path, key, _ in EXTRACTION_PATHS},
         "rejected": entry["rejected"],
         "strategy": entry.get("params", {}).get("strategy"),
+        # whole-page passes (the trafilatura and fallback paths) with and without trafilatura's
+        # comparison with readability and jusText (run where the main text is short or has no <p>)
+        "whole_page_comparisons": {"ran": int(counters.get("whole_page_comparisons", 0)),
+                                   "skipped": int(counters.get("whole_page_comparisons_skipped", 0))},
     }
 
 
@@ -306,6 +310,10 @@ def _extraction_section(extraction: dict | None) -> list[str]:
              f"and rejected {extraction['rejected']}; the `extraction` column of every kept document names its path.", "",
              "| path | what produced the text | documents |", "|---|---|---:|"]
     lines += [f"| {path} | {what} | {extraction['by_path'][path]} |" for path, _, what in EXTRACTION_PATHS]
+    compared = extraction.get("whole_page_comparisons")
+    if compared and (compared["ran"] or compared["skipped"]):
+        lines += ["", f"Whole-page passes: {compared['ran'] + compared['skipped']}; trafilatura's comparison with readability and "
+                      f"jusText ran in {compared['ran']} (main text short or without paragraphs) and was skipped in {compared['skipped']}."]
     return lines + [""]
 
 

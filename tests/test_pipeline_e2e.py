@@ -69,6 +69,9 @@ def test_ledger_balances_and_card_is_complete(sample_run):
     assert paths["stage"] == "extract_html" and paths["strategy"] == "container"
     assert sum(paths["by_path"].values()) == extract["kept"] and paths["by_path"]["container"] > 0
     assert "## Extraction paths" in (result.out_dir / "README.md").read_text()
+    # every kept whole-page document had a whole-page pass (no forum pages in the sample), with or without the comparison
+    compared = paths["whole_page_comparisons"]
+    assert compared["ran"] + compared["skipped"] >= paths["by_path"]["trafilatura"] + paths["by_path"]["fallback"] > 0
     # the URL filter's removals per category and for words add up to its rejects
     url_filter = card["url_filter"]
     assert url_filter["documents_in"] == card["stages"][0]["kept"]

@@ -250,8 +250,8 @@ def whole_page_replica_usable(options) -> bool:
             and options.focus == "precision" and not options.dedup and not options.lang and not options.with_metadata)
 
 
-def whole_page_body(page, options, compare_below_chars: int | None):
-    """trafilatura's body for a whole page (not a thread forum) in precision mode, comments off,
+def whole_page_body(page, options, compare_below_chars: int | None) -> tuple[object | None, bool]:
+    """(body, whether the comparison ran): trafilatura's body for a whole page (not a thread forum) in precision mode, comments off,
     where its comparison with readability and jusText runs only when the main extractor is unsure.
 
     trafilatura runs that comparison on every page, and it decides anything only where its own
@@ -260,7 +260,8 @@ def whole_page_body(page, options, compare_below_chars: int | None):
     characters or holds no paragraph text (None: always, which is ``bare_extraction(page,
     options=options).body`` step for step; a test compares the two on every real page). On the
     586 pages of the two gold sets, 1,000 to 4,000 characters give trafilatura's F1 exactly; 500
-    loses some. ``page`` is left as it was (the balanced retry may read it again).
+    loses some. ``page`` is left as it was (the balanced retry may read it again). The body is None
+    where ``bare_extraction`` returns None.
     """
     from copy import copy
 
@@ -277,14 +278,15 @@ def whole_page_body(page, options, compare_below_chars: int | None):
         cleaned, cleaned_backup = _prepare_tree(tree, options, None)
         cleaned = prune_unwanted_nodes(cleaned, xpaths.REMOVE_COMMENTS_XPATH)
         body, text = extract_content(cleaned, options)
-        if compare_below_chars is None or len(text) < compare_below_chars or not body.xpath(".//p//text()"):
+        compared = compare_below_chars is None or len(text) < compare_below_chars or not body.xpath(".//p//text()")
+        if compared:
             body, text = compare_extraction(cleaned_backup, copy(tree), body, text, options)
         if options.max_tree_size and len(body) > options.max_tree_size:
             strip_tags(body, "hi")
             if len(body) > options.max_tree_size:
-                return None
+                return None, compared
         if len(text) < options.min_output_size and 0 < options.min_output_comm_size:
-            return None
+            return None, compared
     except (TypeError, ValueError):
-        return None
-    return body
+        return None, False
+    return body, compared
