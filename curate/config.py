@@ -260,12 +260,17 @@ def _parse_mix(data: dict, stages: list[ResolvedStage], origin: str) -> tuple[Mi
     return mix, tokenizer_path
 
 
+def read_yaml(path: Path, error: type[Exception], missing: str):
+    """A YAML file's data; ``error`` names the file when it is missing (``missing`` says what it is)
+    or not YAML."""
+    if not path.is_file():
+        raise error(f"{path}: {missing}")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise error(f"{path}: not valid YAML: {e}") from None
+
+
 def load_pipeline(path: str | Path) -> PipelineConfig:
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: pipeline file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    return parse_pipeline(data, origin=str(path))
+    return parse_pipeline(read_yaml(path, ConfigError, "pipeline file not found"), origin=str(path))

@@ -206,6 +206,12 @@ PHASES = {
 }
 
 
+def _assert_same_bytes(a: Path, b: Path) -> None:
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files and files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+
+
 def _copy_run(result, where: Path) -> Path:
     shutil.copytree(result.out_dir, where)
     return where
@@ -262,9 +268,7 @@ def test_curate_mix_is_byte_identical_and_checks_its_config(mixed, tmp_path):
     a, b = _copy_run(mixed, tmp_path / "a"), _copy_run(mixed, tmp_path / "b")
     remix(a, config, "s")
     remix(b, config, "s")
-    files = sorted(p.relative_to(a / "mix" / "s") for p in (a / "mix" / "s").rglob("*") if p.is_file())
-    assert files and files == sorted(p.relative_to(b / "mix" / "s") for p in (b / "mix" / "s").rglob("*") if p.is_file())
-    assert all((a / "mix" / "s" / f).read_bytes() == (b / "mix" / "s" / f).read_bytes() for f in files)
+    _assert_same_bytes(a / "mix" / "s", b / "mix" / "s")
     # a rule reading a column the run never wrote names the phase and the column
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"phases": {"p": {**MIX, "buckets": [{"name": "all", "weight": 1.0, "where": {"no_such_column": {"gt": 1}}}]}}}))
@@ -329,9 +333,7 @@ def test_blends_of_the_run_s_own_mix_and_another_run_are_byte_identical_and_chec
     a, b = _copy_run(mixed, tmp_path / "a"), _copy_run(mixed, tmp_path / "b")
     remix(a, config, "s")
     remix(b, config, "s")
-    files = sorted(p.relative_to(a / "mix" / "s") for p in (a / "mix" / "s").rglob("*") if p.is_file())
-    assert files and files == sorted(p.relative_to(b / "mix" / "s") for p in (b / "mix" / "s").rglob("*") if p.is_file())
-    assert all((a / "mix" / "s" / f).read_bytes() == (b / "mix" / "s" / f).read_bytes() for f in files)
+    _assert_same_bytes(a / "mix" / "s", b / "mix" / "s")
     summary = json.loads((a / "card.json").read_text())["mixes"]["s"]["blends"]["b"]
     assert [p["source"]["kind"] for p in summary["parts"]] == ["mix", "run"] and summary["parts"][1]["source"]["run_id"] == "mix-run"
     assert abs(summary["totals"]["tokens"] - 30_000) <= 0.05 * 30_000

@@ -31,6 +31,17 @@ NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 MIX_COLUMNS = ("tokens", "mix_bucket", "mix_copy")
 
 
+def check_shares(key: str, items: list[tuple[str, float]], noun: str, whole: str) -> None:
+    """Named shares of a whole (a mix's buckets, a blend's parts): unique names, summing to 1."""
+    names = [name for name, _ in items]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{key}: names must be unique, repeated: {', '.join(dupes)}")
+    total = sum(share for _, share in items)
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"{key}: {noun} sum to {total:.6g}; they are shares of {whole} and must sum to 1")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -164,13 +175,7 @@ class MixConfig(_Strict):
     def _consistent(self) -> MixConfig:
         if not self.buckets:
             raise ValueError("buckets: at least one bucket is required")
-        names = [b.name for b in self.buckets]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"buckets: names must be unique, repeated: {', '.join(dupes)}")
-        total = sum(b.weight for b in self.buckets)
-        if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"buckets: weights sum to {total:.6g}; they are shares of the mix and must sum to 1")
+        check_shares("buckets", [(b.name, b.weight) for b in self.buckets], "weights", "the mix")
         for index, b in enumerate(self.buckets[:-1]):
             if b.where is None:
                 raise ValueError(f"buckets[{index}] ({b.name}): a rule without `where` takes every document, "

@@ -39,7 +39,6 @@ from typing import Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from curate.hashing import sha256_file
@@ -93,13 +92,9 @@ class BlendConfig(BaseModel):
 
     @model_validator(mode="after")
     def _shares(self) -> BlendConfig:
-        names = [p.name for p in self.parts]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"parts: names must be unique, repeated: {', '.join(dupes)}")
-        total = sum(p.share for p in self.parts)
-        if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"parts: shares sum to {total:.6g}; they are shares of the blend and must sum to 1")
+        from curate.mix.rules import check_shares
+
+        check_shares("parts", [(p.name, p.share) for p in self.parts], "shares", "the blend")
         return self
 
     def as_mix(self):
@@ -155,14 +150,9 @@ def _run_config(card: dict, origin: str):
 def load_remix_config(path: Path, run_config) -> tuple[dict[str, tuple], dict[str, tuple]]:
     """({phase: (MixConfig, tokenizer path)}, {blend: (BlendConfig, MixConfig, tokenizer path)});
     each phase is checked against the run's columns."""
-    from curate.config import ConfigError, _parse_mix
+    from curate.config import ConfigError, _parse_mix, read_yaml
 
-    if not path.is_file():
-        raise RemixError(f"{path}: no such mix config")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise RemixError(f"{path}: not valid YAML: {e}") from None
+    data = read_yaml(path, RemixError, "no such mix config")
     try:
         config = RemixConfig.model_validate(data or {})
     except ValidationError as e:
