@@ -220,7 +220,6 @@ def fast_container_body(page, options):
     pre-conversion backup serve only the fallbacks fast mode skips) and its settings checks.
     None where ``bare_extraction`` returns None.
     """
-    from lxml.etree import strip_tags
     from trafilatura import xpaths
     from trafilatura.htmlprocessing import convert_tags, prune_unwanted_nodes, tree_cleaning
     from trafilatura.main_extractor import extract_content
@@ -231,15 +230,21 @@ def fast_container_body(page, options):
         cleaned = convert_tags(tree_cleaning(tree, options), options, None)
         cleaned = prune_unwanted_nodes(cleaned, xpaths.REMOVE_COMMENTS_XPATH)
         body, text = extract_content(cleaned, options)
-        if options.max_tree_size and len(body) > options.max_tree_size:
-            strip_tags(body, "hi")
-            if len(body) > options.max_tree_size:
-                return None
-        if len(text) < options.min_output_size and 0 < options.min_output_comm_size:
-            return None
+        return body if _kept_by_bare_extraction(body, text, options) else None
     except (TypeError, ValueError):
         return None
-    return body
+
+
+def _kept_by_bare_extraction(body, text: str, options) -> bool:
+    """bare_extraction's checks after its sequence: a body too large even without ``hi`` tags, or a
+    text under ``min_output_size``, makes it return None (it strips the ``hi`` tags in place)."""
+    from lxml.etree import strip_tags
+
+    if options.max_tree_size and len(body) > options.max_tree_size:
+        strip_tags(body, "hi")
+        if len(body) > options.max_tree_size:
+            return False
+    return not (len(text) < options.min_output_size and 0 < options.min_output_comm_size)
 
 
 def whole_page_replica_usable(options) -> bool:
@@ -265,7 +270,6 @@ def whole_page_body(page, options, compare_below_chars: int | None) -> tuple[obj
     """
     from copy import copy
 
-    from lxml.etree import strip_tags
     from trafilatura import xpaths
     from trafilatura.core import _prepare_tree
     from trafilatura.external import compare_extraction
@@ -281,12 +285,6 @@ def whole_page_body(page, options, compare_below_chars: int | None) -> tuple[obj
         compared = compare_below_chars is None or len(text) < compare_below_chars or not body.xpath(".//p//text()")
         if compared:
             body, text = compare_extraction(cleaned_backup, copy(tree), body, text, options)
-        if options.max_tree_size and len(body) > options.max_tree_size:
-            strip_tags(body, "hi")
-            if len(body) > options.max_tree_size:
-                return None, compared
-        if len(text) < options.min_output_size and 0 < options.min_output_comm_size:
-            return None, compared
+        return (body if _kept_by_bare_extraction(body, text, options) else None), compared
     except (TypeError, ValueError):
         return None, False
-    return body, compared
