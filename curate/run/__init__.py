@@ -14,10 +14,21 @@ finished layout into OUT. Modules, one per kind of step:
 * ``out`` — OUT's checks, lock, orphaned processes and the commit; ``progress`` — the console;
 * ``environment`` — Ray on loopback; ``pipeline`` — phases, resume, the ledger's inputs, the run.
 """
-from curate.run.environment import init_ray, ray_environment
-from curate.run.out import OutError
-from curate.run.pipeline import ResumeRefused, RunResult, plan_num_shards, plan_segments, run_pipeline
-from curate.run.units import RunError
+# The names below load on first use (PEP 562), so that importing one light module of this package
+# does not import the runner: a Ray worker's setup hook (``opencensus_fix.prime_worker``) must run
+# as early as it can, and importing the runner (pyarrow, numpy, Ray Data) took 0.25 s and more on
+# a loaded machine, long enough for an idle worker to be told to exit before the hook had run.
+import importlib
 
-__all__ = ["OutError", "ResumeRefused", "RunError", "RunResult", "init_ray", "plan_num_shards", "plan_segments",
-           "ray_environment", "run_pipeline"]
+_EXPORTS = {
+    "init_ray": "environment", "ray_environment": "environment", "OutError": "out",
+    "ResumeRefused": "pipeline", "RunResult": "pipeline", "plan_num_shards": "pipeline", "plan_segments": "pipeline",
+    "run_pipeline": "pipeline", "RunError": "units",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"curate.run.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'curate.run' has no attribute {name!r}")
