@@ -860,17 +860,18 @@ class HtmlExtractor(Stage):
     def _trafilatura(self, tree, favor: str, fast: bool):
         return trafilatura.bare_extraction(tree, options=self._options(favor, fast))
 
-    def _body_text(self, tree, favor: str, fast: bool) -> str:
+    def _body_text(self, tree, favor: str, fast: bool, forum: bool | None = None) -> str:
+        """``forum``: whether the page is a thread forum, when the caller knows already."""
         options = self._options(favor, fast)
-        if whole_page_replica_usable(options) and not _is_forum_thread(tree):
+        if whole_page_replica_usable(options) and not (_is_forum_thread(tree) if forum is None else forum):
             body, compared = whole_page_body(tree, options, self.params.compare_below_chars)
             # the card's counters: how often the main pass was sure enough to skip the comparison
-            self.__dict__.setdefault("_comparisons", [0, 0])[0 if compared else 1] += 1
+            self._comparisons[0 if compared else 1] += 1
             return body_text(body) if body is not None else ""
         document = self._trafilatura(tree, favor, fast)
         return body_text(document.body) if document is not None and document.body is not None else ""
 
-    def _container_text(self, tree) -> str:
+    def _container_text(self, tree, forum: bool | None = None) -> str:
         """trafilatura (fast mode) on a page holding only the main container, or '' when unsure.
 
         The page is ``<html><body>`` around a copy of the container, so the whole page is still
@@ -879,7 +880,7 @@ class HtmlExtractor(Stage):
         before trafilatura's main extractor (``bare_extraction`` would make three more).
         """
         p: HtmlExtractorParams = self.params
-        if _is_forum_thread(tree):
+        if _is_forum_thread(tree) if forum is None else forum:
             return ""  # trafilatura keeps a forum's comment containers (they are its posts): whole page
         options = self._options(p.favor, True)
         replica = sequence_replica_usable(options)
@@ -912,9 +913,10 @@ class HtmlExtractor(Stage):
             return Extraction(charset=charset, reason="no_main_text", detail="no_html_tree")
         title = page_title(tree)
         protected = protect(tree, p.keep_code, p.keep_math)
-        method, text = CONTAINER, self._container_text(tree) if p.strategy == "container" else ""
+        forum = _is_forum_thread(tree)  # read once: both paths ask
+        method, text = CONTAINER, self._container_text(tree, forum) if p.strategy == "container" else ""
         if not text:
-            method, text = EXTRACTED, self._body_text(tree, p.favor, p.fast)
+            method, text = EXTRACTED, self._body_text(tree, p.favor, p.fast, forum)
         if len(text) < p.fallback_below_chars and p.favor != "balanced":
             # fast: readability and jusText add nothing here (same scores on both gold sets, measured)
             retry = self._body_text(tree, "balanced", True)  # bare_extraction copies the tree it is given
