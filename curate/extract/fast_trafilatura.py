@@ -15,7 +15,7 @@ import logging
 import threading
 from contextlib import contextmanager
 
-from curate.extract.xpath_compiler import CompiledXPath, FusedFirsts, Unsupported
+from curate.extract.xpath_compiler import CompiledXPath, FusedFirsts, FusedMatches, Unsupported
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +117,22 @@ def _swap_stoplist(to_hashed: bool) -> None:
 
 _lock = threading.Lock()
 _open_blocks = 0
+# trafilatura's own prune_unwanted_sections, set back when the last compiled block closes
+_ORIGINAL_SECTIONS = None
 
 
 def _swap(to_compiled: bool) -> None:
-    from trafilatura import xpaths
+    from trafilatura import main_extractor, xpaths
 
     _swap_stoplist(to_compiled)
+    global _ORIGINAL_SECTIONS
+    if _ORIGINAL_SECTIONS is None:
+        _ORIGINAL_SECTIONS = main_extractor.prune_unwanted_sections
+    if sections_replica_usable():
+        current, wanted = ((_ORIGINAL_SECTIONS, prune_unwanted_sections) if to_compiled
+                           else (prune_unwanted_sections, _ORIGINAL_SECTIONS))
+        if main_extractor.prune_unwanted_sections is current:
+            main_extractor.prune_unwanted_sections = wanted
 
     for name, entries in swapped_lists().items():
         target = getattr(xpaths, name)
@@ -200,6 +210,139 @@ def main_container_candidates(tree, limit: int = 2):
             return
 
 
+# --- pruning: several expressions and lists from one walk -----------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def _fused_matches(paths: tuple[str, ...]) -> FusedMatches:
+    return FusedMatches(list(paths))
+
+
+def _inside(element, tree) -> bool:
+    """Whether ``element`` is still below ``tree`` (not in a subtree deleted since)."""
+    return any(ancestor is tree for ancestor in element.iterancestors())
+
+
+def prune_in_sequence(tree, lists):
+    """``prune_unwanted_nodes(tree, nodes, with_backup)`` for each ``(nodes, with_backup)`` of
+    ``lists`` in turn (trafilatura's pruning), with every expression evaluated in one walk.
+
+    Exact where each expression after the first tests an element alone (its tag and attributes):
+    deleting a subtree moves text but changes no other element's tag or attributes, so what such
+    an expression selects after the earlier deletions is what it selected before them, less the
+    elements deleted with a subtree. Otherwise, or outside a compiled block (lxml's expressions),
+    the lists are pruned one by one as trafilatura does.
+    """
+    from trafilatura.htmlprocessing import prune_unwanted_nodes
+    from trafilatura.xml import delete_element
+
+    expressions = [expression for nodes, _ in lists for expression in nodes]
+    if not (expressions and all(isinstance(x, CompiledXPath) and x.fusable for x in expressions)
+            and all(x.self_only for x in expressions[1:])):
+        for nodes, with_backup in lists:
+            tree = prune_unwanted_nodes(tree, nodes, with_backup=with_backup)
+        return tree
+    found = iter(_fused_matches(tuple(x.path for x in expressions))(tree))
+    for position, (nodes, with_backup) in enumerate(lists):
+        selected = []
+        for index in range(len(nodes)):
+            matches = next(found)
+            # the walk saw the tree before any deletion: exact for the first expression, and for
+            # all of a first list pruned with backup (it selects with every expression, then deletes)
+            if position or (index and not with_backup):
+                matches = [element for element in matches if _inside(element, tree)]
+            if with_backup:
+                selected.append(matches)
+            else:
+                for element in matches:
+                    delete_element(element)
+        if with_backup:  # trafilatura's guard: prune nothing if that would remove too much of the text
+            chosen = dict.fromkeys(element for matches in selected for element in matches)
+            outer = [element for element in chosen if not any(a in chosen for a in element.iterancestors())]
+            old_len = len(tree.text_content())
+            if old_len - sum(len(element.text_content()) for element in outer) > old_len / 7:
+                for element in outer:
+                    delete_element(element)
+    return tree
+
+
+def delete_by_link_density(subtree, tagname: str, backtracking: bool = False, favor_precision: bool = False):
+    """trafilatura's ``delete_by_link_density``, with ``link_density_test`` asked only about the
+    elements that hold a link: it answers (False, False) for the others, after a search of the
+    element's whole subtree that, repeated for every nested ``div``, cost more than the test."""
+    from trafilatura.htmlprocessing import link_density_test
+    from trafilatura.utils import trim
+    from trafilatura.xml import delete_element
+
+    holding = set()
+    for ref in subtree.iter("ref"):
+        for ancestor in ref.iterancestors(tagname):
+            if ancestor in holding:
+                break  # and so are all of its own ancestors
+            holding.add(ancestor)
+    if not holding:
+        return subtree
+    deletions = []
+    len_threshold = 200 if favor_precision else 100
+    depth_threshold = 1 if favor_precision else 3
+    for elem in subtree.iter(tagname):
+        if elem not in holding:
+            continue
+        result, short_with_links = link_density_test(elem, favor_precision)
+        if result or (backtracking and short_with_links and len(elem) >= depth_threshold
+                      and len(trim(elem.text_content())) < len_threshold):
+            parent = elem.getparent()
+            if tagname == "p" and parent is not None and parent.tag in ("item", "td", "th"):
+                continue  # a paragraph holding a list item's content (trafilatura GH #788)
+            deletions.append(elem)
+    for elem in dict.fromkeys(deletions):
+        delete_element(elem)
+    return subtree
+
+
+def sections_replica_usable() -> bool:
+    import trafilatura
+
+    return trafilatura.__version__ in SEQUENCE_VERIFIED_VERSIONS
+
+
+def prune_unwanted_sections(tree, potential_tags, options, keep_teasers: bool = False):
+    """trafilatura's ``main_extractor.prune_unwanted_sections`` step for step, with its four
+    pruning lists evaluated in one walk (``prune_in_sequence``) and the link-density deletions
+    testing only the elements that hold a link. Stands in for it inside a compiled block, with the
+    trafilatura releases it was read from (a test compares the two on real pages)."""
+    from lxml.etree import strip_tags
+    from trafilatura import xpaths
+    from trafilatura.htmlprocessing import link_density_test_tables
+    from trafilatura.xml import delete_element
+
+    favor_precision = options.focus == "precision"
+    lists = [(xpaths.OVERALL_DISCARD_XPATH, True)]
+    if "graphic" not in potential_tags:
+        lists.append((xpaths.DISCARD_IMAGE_ELEMENTS, False))
+    if options.focus != "recall":
+        if not keep_teasers:
+            lists.append((xpaths.TEASER_DISCARD_XPATH, False))
+        if favor_precision:
+            lists.append((xpaths.PRECISION_DISCARD_XPATH, False))
+    tree = prune_in_sequence(tree, lists)
+    for _ in range(2):
+        tree = delete_by_link_density(tree, "div", backtracking=True, favor_precision=favor_precision)
+        tree = delete_by_link_density(tree, "list", backtracking=False, favor_precision=favor_precision)
+        tree = delete_by_link_density(tree, "p", backtracking=False, favor_precision=favor_precision)
+    if "table" in potential_tags or favor_precision:
+        boilerplate_tables = [elem for elem in tree.iter("table") if link_density_test_tables(elem) is True]
+        for elem in boilerplate_tables:
+            delete_element(elem, keep_tail=False)
+    if favor_precision:
+        while len(tree) > 0 and (tree[-1].tag == "head"):
+            delete_element(tree[-1], keep_tail=False)
+        tree = delete_by_link_density(tree, "head", backtracking=False, favor_precision=True)
+        tree = delete_by_link_density(tree, "quote", backtracking=False, favor_precision=True)
+    strip_tags(tree, "span", *(() if "ref" in potential_tags else ("ref",)))
+    return tree
+
+
 # trafilatura releases whose ``trafilatura_sequence`` the replica below follows step for step;
 # tests/stages/test_extract_fast.py compares the two on the containers of every real page in ../shared
 SEQUENCE_VERIFIED_VERSIONS = frozenset({"2.3.1"})
@@ -225,8 +368,7 @@ def fast_container_body(page, options):
     from trafilatura.main_extractor import extract_content
 
     try:
-        tree = prune_unwanted_nodes(page, xpaths.RAW_TREE_PRUNE_XPATH)
-        tree = prune_unwanted_nodes(tree, xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH)
+        tree = prune_in_sequence(page, [(xpaths.RAW_TREE_PRUNE_XPATH, False), (xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH, False)])
         cleaned = convert_tags(tree_cleaning(tree, options), options, None)
         cleaned = prune_unwanted_nodes(cleaned, xpaths.REMOVE_COMMENTS_XPATH)
         body, text = extract_content(cleaned, options)
@@ -255,7 +397,7 @@ def whole_page_replica_usable(options) -> bool:
             and options.focus == "precision" and not options.dedup and not options.lang and not options.with_metadata)
 
 
-def whole_page_body(page, options, compare_below_chars: int | None) -> tuple[object | None, bool]:
+def whole_page_body(page, options, compare_below_chars: int | None, keep_page: bool = True) -> tuple[object | None, bool]:
     """(body, whether the comparison ran): trafilatura's body for a whole page (not a thread forum) in precision mode, comments off,
     where its comparison with readability and jusText runs only when the main extractor is unsure.
 
@@ -265,8 +407,11 @@ def whole_page_body(page, options, compare_below_chars: int | None) -> tuple[obj
     characters or holds no paragraph text (None: always, which is ``bare_extraction(page,
     options=options).body`` step for step; a test compares the two on every real page). On the
     586 pages of the two gold sets, 1,000 to 4,000 characters give trafilatura's F1 exactly; 500
-    loses some. ``page`` is left as it was (the balanced retry may read it again). The body is None
-    where ``bare_extraction`` returns None.
+    loses some. The body is None where ``bare_extraction`` returns None.
+
+    ``keep_page``: leave ``page`` as it was (False: prune it in place, saving a copy of the whole
+    page when the caller has no further use for it). Of bare_extraction's other copies, the one
+    handed to readability is not made: nothing reads that tree afterwards.
     """
     from copy import copy
 
@@ -277,14 +422,14 @@ def whole_page_body(page, options, compare_below_chars: int | None) -> tuple[obj
     from trafilatura.main_extractor import extract_content
 
     try:
-        tree = prune_unwanted_nodes(copy(page), xpaths.RAW_TREE_PRUNE_XPATH)
-        tree = prune_unwanted_nodes(tree, xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH)
+        tree = prune_in_sequence(copy(page) if keep_page else page,
+                                 [(xpaths.RAW_TREE_PRUNE_XPATH, False), (xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH, False)])
         cleaned, cleaned_backup = _prepare_tree(tree, options, None)
         cleaned = prune_unwanted_nodes(cleaned, xpaths.REMOVE_COMMENTS_XPATH)
         body, text = extract_content(cleaned, options)
         compared = compare_below_chars is None or len(text) < compare_below_chars or not body.xpath(".//p//text()")
         if compared:
-            body, text = compare_extraction(cleaned_backup, copy(tree), body, text, options)
+            body, text = compare_extraction(cleaned_backup, tree, body, text, options)
         return (body if _kept_by_bare_extraction(body, text, options) else None), compared
     except (TypeError, ValueError):
         return None, False

@@ -132,6 +132,7 @@ class _Parser:
             if ":" in tag:
                 raise Unsupported(f"prefixed name {tag}")
         predicates, first_among_siblings = [], False
+        self.descendant_tests = False
         while self.at("["):
             self.take("[")
             token = self.peek()
@@ -151,7 +152,8 @@ class _Parser:
         return {"tags": tags, "test": " and ".join(f"({p[0]})" for p in predicates) or "True",
                 "reads": dict(self.reads), "unions": dict(self.unions),
                 "first_among_siblings": first_among_siblings, "first_overall": False,
-}
+                # whether the test reads the element alone (its tag and attributes), not its descendants
+                "self_only": not self.descendant_tests}
 
     # -- predicates: each returns (python source, tuple of tags when it is a pure self:: disjunction) --
     def or_expr(self) -> tuple[str, tuple | None]:
@@ -193,6 +195,7 @@ class _Parser:
         if self.at(".//"):
             self.take(".//")
             name = self.take(kind="name")
+            self.descendant_tests = True
             return f"next(el.iterdescendants({name!r}), None) is not None", None
         if self.at("@"):
             names = self.attribute_union()
@@ -361,6 +364,9 @@ class CompiledXPath:
         # ".//cite|.//quote": one walk over the tags (a union is in document order, as that walk is)
         plain = all(s["tags"] and s["test"] == "True" and not s["first_among_siblings"] and not s["first_overall"] for s in steps)
         self._tags_only = tuple(t for s in steps for t in s["tags"]) if plain else None
+        # one step selecting every element that passes its test: FusedMatches can evaluate it
+        self.fusable = len(steps) == 1 and not steps[0]["first_among_siblings"] and not steps[0]["first_overall"]
+        self.self_only = all(s["self_only"] for s in steps)
 
     def __call__(self, context) -> list:
         if self._tags_only is not None:
@@ -426,3 +432,65 @@ class FusedFirsts:
         if self.decisive and best[0] is not None:  # the walk stopped early: the others are unknown
             return [best[0][1]] + [None] * (len(best) - 1)
         return [hit[1] if hit is not None else None for hit in best]
+
+
+class FusedMatches:
+    """The results of several one-step expressions, from one walk over the tree.
+
+    ``FusedMatches(paths)(context)[k]`` is ``CompiledXPath(paths[k])(context)`` (every expression
+    must be ``fusable``): the walk meets each element once, reads its attributes once for all the
+    tests, and appends it to the result of each expression whose test it passes.
+    """
+
+    def __init__(self, paths: list[str]):
+        self.paths = list(paths)
+        shared: dict = {"constants": {}, "reads": {}, "unions": {}}
+        steps = []
+        for path in self.paths:
+            parsed = _Parser(path, shared).union()
+            if len(parsed) != 1 or parsed[0]["first_among_siblings"] or parsed[0]["first_overall"]:
+                raise Unsupported(f"not one plain step: {path[:40]!r}")
+            steps.append(parsed[0])
+        namespace: dict[str, object] = {"first_of": _first_of, "_ELEMENT": lxml.etree.Element, **shared["constants"]}
+        tags = None if any(step["tags"] is None for step in steps) else sorted({t for step in steps for t in step["tags"]})
+        iterate = f"context.iterdescendants({', '.join(map(repr, tags))})" if tags else "context.iterdescendants(_ELEMENT)"
+        reads, unions = shared["reads"], shared["unions"]
+        # an element without attributes can pass only the tests that hold with every attribute
+        # absent (a bare tag test): on real pages a quarter of the elements, tested by tag alone
+        bare = {local: None for local in reads.values()} | {local: "" for local in unions.values()}
+        passes_bare = [not step["self_only"] or bool(eval(step["test"], dict(namespace), dict(bare))) for step in steps]
+
+        def tests(indices, indent):
+            out = []
+            for i in indices:
+                tag_test = f"tag in _tags{i}" if steps[i]["tags"] else "True"
+                test = steps[i]["test"]
+                out += [f"{indent}if {tag_test} and ({test}):", f"{indent}    out{i}.append(el)"]
+            return out
+
+        for i, step in enumerate(steps):
+            namespace[f"_tags{i}"] = frozenset(step["tags"] or ())
+        lines = ["def _fused(context):", f"    found = [[] for _ in range({len(steps)})]",
+                 f"    {', '.join(f'out{i}' for i in range(len(steps)))}, = found",
+                 f"    for el in {iterate}:", "        tag = el.tag"]
+        if reads:
+            lines += ["        if el.attrib:", "            get = el.get"]
+            lines += [f"            {local} = get({name!r})" for name, local in reads.items()]
+            for names, local in unions.items():
+                present = " + ".join(f"({reads[name]} is not None)" for name in names)
+                only = " or ".join(reads[name] for name in names)
+                lines.append(f"            {local} = (({only}) or '') if {present} < 2 else first_of(el, {names!r})")
+            lines += tests(range(len(steps)), "            ")
+            lines.append("        else:")
+            lines += [f"            {local} = None" for local in reads.values()]
+            lines += [f"            {local} = ''" for local in unions.values()]
+            lines += tests([i for i in range(len(steps)) if passes_bare[i]], "            ") or ["            pass"]
+        else:
+            lines += tests(range(len(steps)), "        ")
+        lines.append("    return found")
+        self.source = "\n".join(lines)
+        exec(compile(self.source, "<fused matches>", "exec"), namespace)
+        self._walk = namespace["_fused"]
+
+    def __call__(self, context) -> list[list]:
+        return self._walk(context)

@@ -860,11 +860,12 @@ class HtmlExtractor(Stage):
     def _trafilatura(self, tree, favor: str, fast: bool):
         return trafilatura.bare_extraction(tree, options=self._options(favor, fast))
 
-    def _body_text(self, tree, favor: str, fast: bool, forum: bool | None = None) -> str:
-        """``forum``: whether the page is a thread forum, when the caller knows already."""
+    def _body_text(self, tree, favor: str, fast: bool, forum: bool | None = None, keep_tree: bool = True) -> str:
+        """``forum``: whether the page is a thread forum, when the caller knows already;
+        ``keep_tree`` False: the tree may be changed (the caller reads it no more)."""
         options = self._options(favor, fast)
         if whole_page_replica_usable(options) and not (_is_forum_thread(tree) if forum is None else forum):
-            body, compared = whole_page_body(tree, options, self.params.compare_below_chars)
+            body, compared = whole_page_body(tree, options, self.params.compare_below_chars, keep_page=keep_tree)
             # the card's counters: how often the main pass was sure enough to skip the comparison
             self._comparisons[0 if compared else 1] += 1
             return body_text(body) if body is not None else ""
@@ -908,16 +909,23 @@ class HtmlExtractor(Stage):
             return Extraction(reason="undecodable_html", detail=None)
         html, codec = decoded
         charset = _charset_name(codec)
-        tree = parse_html(payload if codec == "utf-8" else html.encode("utf-8"))
+        utf8 = payload if codec == "utf-8" else html.encode("utf-8")
+        tree = parse_html(utf8)
         if tree is None:
             return Extraction(charset=charset, reason="no_main_text", detail="no_html_tree")
         title = page_title(tree)
         protected = protect(tree, p.keep_code, p.keep_math)
         forum = _is_forum_thread(tree)  # read once: both paths ask
         method, text = CONTAINER, self._container_text(tree, forum) if p.strategy == "container" else ""
+        retry_wanted = p.favor != "balanced"
         if not text:
-            method, text = EXTRACTED, self._body_text(tree, p.favor, p.fast, forum)
-        if len(text) < p.fallback_below_chars and p.favor != "balanced":
+            # the whole-page pass may prune the page in place: only the rare balanced retry reads
+            # it again, and parsing it anew then costs less than copying every page beforehand
+            method, text = EXTRACTED, self._body_text(tree, p.favor, p.fast, forum, keep_tree=False)
+            if len(text) < p.fallback_below_chars and retry_wanted:
+                tree = parse_html(utf8)
+                protect(tree, p.keep_code, p.keep_math)  # the same markers: the same page, protected alike
+        if len(text) < p.fallback_below_chars and retry_wanted:
             # fast: readability and jusText add nothing here (same scores on both gold sets, measured)
             retry = self._body_text(tree, "balanced", True)  # bare_extraction copies the tree it is given
             if len(retry) > len(text):

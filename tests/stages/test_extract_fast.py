@@ -336,3 +336,153 @@ def test_inside_a_compiled_block_the_container_finder_walks_once_and_trafilatura
     assert not any(isinstance(x, FirstMatchOnly) for x in xpaths.BODY_XPATH)
     walks.clear()
     assert [c.tag for c in main_container_candidates(tree, limit=1)] == ["article"] and walks == [True]
+
+
+# --- pruning from one walk -------------------------------------------------------------------
+
+PRUNE_GROUPS = {
+    "prune_unwanted_sections": ("OVERALL_DISCARD_XPATH", "DISCARD_IMAGE_ELEMENTS", "TEASER_DISCARD_XPATH", "PRECISION_DISCARD_XPATH"),
+    "raw tree": ("RAW_TREE_PRUNE_XPATH", "REMOVE_COMMENTS_AND_LISTS_XPATH"),
+}
+
+
+def test_fused_matches_equal_each_expression_on_real_pages():
+    from curate.extract.xpath_compiler import FusedMatches
+
+    trees = [lxml.html.fromstring(TRICKY)] + [t for t in map(parse_html, real_pages(step=5)) if t is not None]
+    selected = 0
+    for names in PRUNE_GROUPS.values():
+        paths = [x.path for name in names for x in getattr(xpaths, name)]
+        fused, singles = FusedMatches(paths), [lxml_xpath(p) for p in paths]
+        for tree in trees:
+            got = fused(tree)
+            for k, single in enumerate(singles):
+                assert same(single(tree), got[k]), paths[k][:60]
+                selected += len(got[k])
+    # a handwritten group with a tag-only expression (<header> passes without attributes)
+    fused = FusedMatches(HANDWRITTEN[2:8] + [HANDWRITTEN[12]])
+    tree = lxml.html.fromstring(TRICKY.replace(b"<cite>c</cite>", b"<header>h</header>"))
+    assert [len(m) for m in fused(tree)] == [len(lxml_xpath(p)(tree)) for p in HANDWRITTEN[2:8] + [HANDWRITTEN[12]]]
+    assert selected > 1000
+    with pytest.raises(Unsupported):
+        FusedMatches(["(.//article)[1]"])
+
+
+def _pruned_one_by_one(tree, lists):
+    from trafilatura.htmlprocessing import prune_unwanted_nodes
+
+    for nodes, with_backup in lists:
+        tree = prune_unwanted_nodes(tree, nodes, with_backup=with_backup)
+    return tree
+
+
+NESTED = b"""<html><body><div class="sidebar"><p>side</p><div class="caption">inner caption</div>tail one</div>
+<div class="teaser">x<span class="caption">c</span>y</div>tail two<header>h</header>
+<div class="share-box"><div class="link">deleted by the first list already</div></div>
+<article><p>""" + b"A long paragraph of the article body. " * 40 + b"""</p></article></body></html>"""
+
+
+@pytest.mark.parametrize("backup", [True, False])
+def test_prune_in_sequence_equals_pruning_list_by_list(backup):
+    """Nested matches, matches inside subtrees an earlier list deleted, tails moved by deletions,
+    and the backup guard: one walk prunes exactly as trafilatura's list-by-list pruning."""
+    import copy
+
+    from curate.extract.fast_trafilatura import prune_in_sequence
+
+    trees = [lxml.html.fromstring(NESTED), lxml.html.fromstring(TRICKY)]
+    trees += [t for t in map(parse_html, real_pages(step=7)) if t is not None]
+    compared = 0
+    with compiled_xpaths():
+        for names in PRUNE_GROUPS.values():
+            lists = [(getattr(xpaths, name), backup and i == 0) for i, name in enumerate(names)]
+            for tree in trees:
+                want = lxml.etree.tostring(_pruned_one_by_one(copy.deepcopy(tree), lists))
+                assert lxml.etree.tostring(prune_in_sequence(copy.deepcopy(tree), lists)) == want
+                compared += 1
+    # outside a compiled block the lists hold lxml's expressions: pruned one by one
+    lists = [(xpaths.OVERALL_DISCARD_XPATH, backup), (xpaths.TEASER_DISCARD_XPATH, False)]
+    tree = lxml.html.fromstring(NESTED)
+    assert (lxml.etree.tostring(prune_in_sequence(copy.deepcopy(tree), lists))
+            == lxml.etree.tostring(_pruned_one_by_one(tree, lists)))
+    assert compared > 50
+
+
+def test_sections_replica_equals_trafilatura_on_real_pages():
+    """Inside a compiled block trafilatura's prune_unwanted_sections is ours (fused pruning, the
+    link-density test only where a link is); on every call the stage makes while extracting real
+    pages, it leaves the tree exactly as trafilatura's own does."""
+    import copy
+
+    import trafilatura
+    from trafilatura import main_extractor
+
+    from curate.extract import fast_trafilatura
+
+    if not fast_trafilatura.sections_replica_usable():
+        pytest.skip(f"trafilatura {trafilatura.__version__}: the replica is not used with it")
+    original = main_extractor.prune_unwanted_sections
+    calls = []
+
+    def verifying(tree, potential_tags, options, keep_teasers=False):
+        want = lxml.etree.tostring(fast_trafilatura._ORIGINAL_SECTIONS(copy.deepcopy(tree), set(potential_tags), options, keep_teasers))
+        got = fast_trafilatura.prune_unwanted_sections(tree, potential_tags, options, keep_teasers)
+        calls.append(lxml.etree.tostring(got) == want)
+        return got
+
+    pages = real_pages(step=3)
+    with compiled_xpaths():
+        assert main_extractor.prune_unwanted_sections is fast_trafilatura.prune_unwanted_sections
+        main_extractor.prune_unwanted_sections = verifying
+        try:
+            for params in (HtmlExtractorParams(), HtmlExtractorParams(strategy="full"), HtmlExtractorParams(favor="recall")):
+                run_stage(pages, params)
+        finally:
+            main_extractor.prune_unwanted_sections = fast_trafilatura.prune_unwanted_sections
+    assert main_extractor.prune_unwanted_sections is original  # set back when the block closes
+    assert len(calls) > 3 * len(pages) and all(calls), f"{calls.count(False)} of {len(calls)} differ"
+
+
+def test_whole_page_pass_prunes_the_page_in_place_and_the_retry_parses_it_again(monkeypatch):
+    """The whole-page pass no longer copies the page; the balanced retry (pages under 250
+    characters) reads a page parsed and protected anew: the same text as with the page kept."""
+    from curate.extract import fast_trafilatura
+    from curate.stages import extract_html
+
+    pages = real_pages(step=2)
+    consumed = run_stage(pages, HtmlExtractorParams())
+    kept_calls = []
+
+    def keeping(page, options, compare_below_chars, keep_page=True):
+        kept_calls.append(keep_page)
+        return fast_trafilatura.whole_page_body(page, options, compare_below_chars, keep_page=True)
+
+    monkeypatch.setattr(extract_html, "whole_page_body", keeping)
+    kept = run_stage(pages, HtmlExtractorParams())
+    methods = consumed.kept.column("extraction").to_pylist()
+    assert methods.count("fallback") >= 3 and methods.count("trafilatura") >= 20
+    assert kept_calls and not any(kept_calls)  # the stage lets the pass prune the page
+    assert consumed.kept.column("text").to_pylist() == kept.kept.column("text").to_pylist()
+    assert methods == kept.kept.column("extraction").to_pylist()
+    # the retry reads the page as the first pass began with it: parsed and protected
+    stage, retried = HtmlExtractor(HtmlExtractorParams()), []
+    stage.ensure_setup()
+    body_text = stage._body_text
+
+    def spying(tree, favor, fast, forum=None, keep_tree=True):
+        if favor == "balanced":
+            retried.append(lxml.etree.tostring(tree))
+        return body_text(tree, favor, fast, forum, keep_tree)
+
+    monkeypatch.setattr(extract_html, "whole_page_body", fast_trafilatura.whole_page_body)
+    monkeypatch.setattr(stage, "_body_text", spying)
+    checked = 0
+    for html in pages:
+        retried.clear()
+        stage.extract(html)
+        if retried:
+            fresh = parse_html(html)
+            protect(fresh)
+            assert retried == [lxml.etree.tostring(fresh)]
+            checked += 1
+    assert checked >= 3
