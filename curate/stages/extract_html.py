@@ -33,7 +33,9 @@ markdown. curate gets there on top of trafilatura in four steps, one parse per p
 
    trafilatura's XPath expressions are evaluated as compiled Python (``curate/extract/``): the
    same elements in the same order, checked against lxml on every real page in ../shared, 2.5
-   to 5 times faster each (``compiled_xpaths``). The element classes are chosen in C.
+   to 5 times faster each (``compiled_xpaths``); its pruning lists are selected in one walk and
+   its link-density test runs only where a link is (same trees, tested). The element classes are
+   chosen in C.
 4. Write the text ourselves from trafilatura's XML body, so no markdown is ever produced:
    blocks (paragraphs, headings, quotes, lists, tables, code) are separated by a blank line,
    list items and table rows by a newline, table cells by a tab, ``<br>`` by a newline.
