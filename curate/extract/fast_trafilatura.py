@@ -72,6 +72,31 @@ class FirstMatchOnly:
 FIRST_ONLY_VERIFIED_VERSIONS = frozenset({"2.3.1"})
 
 
+# Single expressions trafilatura keeps outside the lists, as (module, name): the balanced retry's
+# baseline pass deletes with BASIC_CLEAN_XPATH, whose cookie-banner test is an EXSLT re:test on
+# every element of the page.
+SINGLE_XPATHS = (("trafilatura.baseline", "BASIC_CLEAN_XPATH"),)
+
+
+@functools.cache
+def compiled_singles() -> dict[tuple[str, str], tuple[object, CompiledXPath]]:
+    """{(module, name): (trafilatura's XPath, its compiled twin)} for the translatable ones."""
+    import importlib
+
+    out = {}
+    for module_name, name in SINGLE_XPATHS:
+        module = importlib.import_module(module_name)
+        expression = getattr(module, name, None)
+        path = getattr(expression, "path", None)
+        if not path:
+            continue
+        try:
+            out[(module_name, name)] = (expression, CompiledXPath(path))
+        except Unsupported as error:
+            log.info("kept lxml for %s: %s", name, error)
+    return out
+
+
 @functools.cache
 def swapped_lists() -> dict[str, list[tuple[object, object | None]]]:
     """{list name: [(trafilatura's XPath, what a compiled block puts in its place, or None)]}."""
@@ -129,11 +154,23 @@ def _swap(to_compiled: bool) -> None:
     if _ORIGINAL_SECTIONS is None:
         _ORIGINAL_SECTIONS = main_extractor.prune_unwanted_sections
     if sections_replica_usable():
-        current, wanted = ((_ORIGINAL_SECTIONS, prune_unwanted_sections) if to_compiled
-                           else (prune_unwanted_sections, _ORIGINAL_SECTIONS))
-        if main_extractor.prune_unwanted_sections is current:
-            main_extractor.prune_unwanted_sections = wanted
+        from trafilatura import core, external, htmlprocessing
 
+        for module, name, original, ours in (
+                (main_extractor, "prune_unwanted_sections", _ORIGINAL_SECTIONS, prune_unwanted_sections),
+                (external, "prune_unwanted_nodes", htmlprocessing.prune_unwanted_nodes, prune_unwanted_nodes),
+                (core, "prune_unwanted_nodes", htmlprocessing.prune_unwanted_nodes, prune_unwanted_nodes)):
+            current, wanted = (original, ours) if to_compiled else (ours, original)
+            if getattr(module, name) is current:
+                setattr(module, name, wanted)
+
+    import sys
+
+    for (module_name, name), (original, compiled) in compiled_singles().items():
+        module = sys.modules[module_name]
+        current, wanted = (original, compiled) if to_compiled else (compiled, original)
+        if getattr(module, name) is current:
+            setattr(module, name, wanted)
     for name, entries in swapped_lists().items():
         target = getattr(xpaths, name)
         for index, (original, compiled) in enumerate(entries):
@@ -264,6 +301,13 @@ def prune_in_sequence(tree, lists):
                 for element in outer:
                     delete_element(element)
     return tree
+
+
+def prune_unwanted_nodes(tree, nodelist, with_backup: bool = False):
+    """trafilatura's ``prune_unwanted_nodes`` with the list's expressions evaluated in one walk
+    (``prune_in_sequence``); stands in for it in ``core`` and ``external`` inside a compiled block
+    (``htmlprocessing``'s own stays, and is what ``prune_in_sequence`` falls back to)."""
+    return prune_in_sequence(tree, [(nodelist, with_backup)])
 
 
 def delete_by_link_density(subtree, tagname: str, backtracking: bool = False, favor_precision: bool = False):

@@ -524,15 +524,25 @@ def _math_container(node):
     return node
 
 
+# substrings every match of the patterns above contains, tested first on the lower-cased value:
+# most pages carry dozens of images with alt text, and substring tests rule nearly all of them
+# out. None holds an "i" or "s", which re.IGNORECASE also matches as "ı" and "ſ" (lower() keeps those).
+_MATH_IMG_CLASS_HINTS = ("tex", "math", "formula", "equat")
+_MATH_IMG_SRC_HINTS = ("tex", "codecog", "math")
+
+
 def _is_formula_image(node) -> bool:
     alt = (node.get("alt") or "").strip()
     if not alt:
         return False
-    return bool(
-        any(_MATH_IMG_CLASS.search(token) for token in (node.get("class") or "").split())
-        or _MATH_IMG_SRC.search(node.get("src") or "")
-        or _TEX_COMMAND.search(alt)
-    )
+    classes = (node.get("class") or "").lower()
+    if any(hint in classes for hint in _MATH_IMG_CLASS_HINTS) and any(
+            _MATH_IMG_CLASS.search(token) for token in (node.get("class") or "").split()):
+        return True
+    src = (node.get("src") or "").lower()
+    if any(hint in src for hint in _MATH_IMG_SRC_HINTS) and _MATH_IMG_SRC.search(node.get("src") or ""):
+        return True
+    return "\\" in alt and _TEX_COMMAND.search(alt) is not None
 
 
 def protect(tree, keep_code: bool = True, keep_math: bool = True) -> Protected:

@@ -92,11 +92,22 @@ def test_swap_is_scoped_and_nests():
     from justext.core import define_stoplist
     from trafilatura import external
 
+    import importlib
+
+    from trafilatura import main_extractor
+
+    baseline = importlib.import_module("trafilatura.baseline")
     originals = {name: list(getattr(xpaths, name)) for name in XPATH_LISTS}
     plain_stoplist = external.JT_STOPLIST or external.jt_stoplist_init()
+    from trafilatura import core
+
+    plain_clean, plain_sections = baseline.BASIC_CLEAN_XPATH, main_extractor.prune_unwanted_sections
+    plain_prune = core.prune_unwanted_nodes
     with compiled_xpaths():
         with compiled_xpaths():
             assert any(isinstance(x, CompiledXPath) for x in xpaths.OVERALL_DISCARD_XPATH)
+            assert isinstance(baseline.BASIC_CLEAN_XPATH, CompiledXPath)
+            assert core.prune_unwanted_nodes is not plain_prune and external.prune_unwanted_nodes is core.prune_unwanted_nodes
             # jusText's stop list: the same words, hashed once, and jusText's cache answers the same set
             hashed = external.JT_STOPLIST
             assert hashed is not plain_stoplist and hashed == plain_stoplist and hash(hashed) == hash(plain_stoplist)
@@ -105,6 +116,8 @@ def test_swap_is_scoped_and_nests():
     for name, items in originals.items():
         assert all(a is b for a, b in zip(getattr(xpaths, name), items, strict=True)), name
     assert external.JT_STOPLIST is plain_stoplist
+    assert baseline.BASIC_CLEAN_XPATH is plain_clean and main_extractor.prune_unwanted_sections is plain_sections
+    assert core.prune_unwanted_nodes is plain_prune and external.prune_unwanted_nodes is plain_prune
     # every list curate swaps is translated whole
     assert all(compiled is not None for entries in compiled_lists().values() for _, compiled in entries)
 
@@ -184,19 +197,30 @@ class Verifying:
 
 
 def test_compiled_expressions_equal_lxml_on_every_tree_trafilatura_builds():
+    import sys
+
+    from curate.extract.fast_trafilatura import compiled_singles
+
     log = {"calls": 0, "elements": 0, "differences": []}
+    single_log = {"calls": 0, "elements": 0, "differences": []}
     pages = real_pages(step=3)
     try:
         for name, entries in compiled_lists().items():
             getattr(xpaths, name)[:] = [Verifying(original, compiled, log) for original, compiled in entries]
+        for (module, name), (original, compiled) in compiled_singles().items():
+            setattr(sys.modules[module], name, Verifying(original, compiled, single_log))
         for params in (HtmlExtractorParams(strategy="full", compiled_xpaths=False), HtmlExtractorParams(compiled_xpaths=False)):
             run_stage(pages, params)
     finally:
         for name, entries in compiled_lists().items():
             getattr(xpaths, name)[:] = [original for original, _ in entries]
+        for (module, name), (original, _) in compiled_singles().items():
+            setattr(sys.modules[module], name, original)
     print(f"\n{len(pages)} real pages: {log['calls']} evaluations, {log['elements']} elements selected, {len(log['differences'])} differences")
     assert log["calls"] > 10 * len(pages) and log["elements"] > 10_000
     assert log["differences"] == []
+    # BASIC_CLEAN_XPATH: the balanced retry's baseline pass (pages under 250 characters)
+    assert single_log["calls"] >= 5 and single_log["elements"] > 20 and single_log["differences"] == []
 
 
 def test_compiled_xpaths_change_no_text_on_real_pages():
@@ -343,6 +367,9 @@ def test_inside_a_compiled_block_the_container_finder_walks_once_and_trafilatura
 PRUNE_GROUPS = {
     "prune_unwanted_sections": ("OVERALL_DISCARD_XPATH", "DISCARD_IMAGE_ELEMENTS", "TEASER_DISCARD_XPATH", "PRECISION_DISCARD_XPATH"),
     "raw tree": ("RAW_TREE_PRUNE_XPATH", "REMOVE_COMMENTS_AND_LISTS_XPATH"),
+    # single lists: prune_unwanted_nodes as core and external call it inside a compiled block
+    "compare_extraction": ("OVERALL_DISCARD_XPATH",),
+    "trafilatura_sequence": ("RAW_TREE_PRUNE_XPATH",),
 }
 
 
@@ -486,3 +513,30 @@ def test_whole_page_pass_prunes_the_page_in_place_and_the_retry_parses_it_again(
             assert retried == [lxml.etree.tostring(fresh)]
             checked += 1
     assert checked >= 3
+
+
+def test_formula_image_substring_hints_change_no_answer():
+    """_is_formula_image tests cheap substrings before its patterns; on random class / src / alt
+    values (with "ı" and "ſ", which re.IGNORECASE matches as "i" and "s") it answers as the
+    patterns alone do."""
+    import random
+
+    from curate.stages import extract_html as E
+
+    def patterns_alone(node) -> bool:
+        alt = (node.get("alt") or "").strip()
+        return bool(alt) and bool(any(E._MATH_IMG_CLASS.search(t) for t in (node.get("class") or "").split())
+                                   or E._MATH_IMG_SRC.search(node.get("src") or "") or E._TEX_COMMAND.search(alt))
+
+    pieces = ["tex", "TeX", "LaTeX", "math", "MATH", "formula", "Equation", "equatıon", "codecogs", "codecogſ", "/media/math/",
+              "/medıa/math/", "mimetex", "tex2img", "mwe-math-fallback", "text-center", "-", "_", " ", "img", "\\frac", "\\alpha",
+              "a^2", "ſ", "ı"]
+    rng = random.Random(7)
+    formulas = 0
+    for _ in range(20_000):
+        node = lxml.html.Element("img")
+        for attribute in ("class", "src", "alt"):
+            node.set(attribute, "".join(rng.choice(pieces) for _ in range(rng.randint(0, 3))))
+        assert E._is_formula_image(node) == patterns_alone(node), dict(node.attrib)
+        formulas += patterns_alone(node)
+    assert 2_000 < formulas < 18_000
