@@ -89,12 +89,10 @@ def test_untranslatable_xpath_is_refused():
 
 
 def test_swap_is_scoped_and_nests():
-    from justext.core import define_stoplist
-    from trafilatura import external
-
     import importlib
 
-    from trafilatura import main_extractor
+    from justext.core import define_stoplist
+    from trafilatura import external, main_extractor
 
     baseline = importlib.import_module("trafilatura.baseline")
     originals = {name: list(getattr(xpaths, name)) for name in XPATH_LISTS}
