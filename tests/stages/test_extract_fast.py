@@ -92,13 +92,11 @@ def test_swap_is_scoped_and_nests():
     import importlib
 
     from justext.core import define_stoplist
-    from trafilatura import external, main_extractor
+    from trafilatura import core, external, main_extractor
 
     baseline = importlib.import_module("trafilatura.baseline")
     originals = {name: list(getattr(xpaths, name)) for name in XPATH_LISTS}
     plain_stoplist = external.JT_STOPLIST or external.jt_stoplist_init()
-    from trafilatura import core
-
     plain_clean, plain_sections = baseline.BASIC_CLEAN_XPATH, main_extractor.prune_unwanted_sections
     plain_prune = core.prune_unwanted_nodes
     with compiled_xpaths():
