@@ -6,7 +6,10 @@ holds while at least one ``compiled_xpaths()`` block is open in the process, so 
 ``trafilatura.extract`` called outside (the benchmark's baseline, a user's own code) runs the
 library unchanged. Only expressions the compiler translates are swapped; the rest stay lxml's.
 The same block also gives jusText trafilatura's stop list as a tuple that hashes once
-(``_HashOnceTuple``): same words, same results, without rehashing 154k strings per page.
+(``_HashOnceTuple``): same words, same results, without rehashing 154k strings per page; and,
+with the trafilatura release they were read from, puts two replicas in place of trafilatura's
+functions: ``prune_unwanted_sections`` (in ``main_extractor``) and ``prune_unwanted_nodes`` (in
+``core`` and ``external``), which select with all of their pruning expressions in one walk.
 """
 from __future__ import annotations
 
@@ -147,6 +150,8 @@ _ORIGINAL_SECTIONS = None
 
 
 def _swap(to_compiled: bool) -> None:
+    import sys
+
     from trafilatura import main_extractor, xpaths
 
     _swap_stoplist(to_compiled)
@@ -163,9 +168,6 @@ def _swap(to_compiled: bool) -> None:
             current, wanted = (original, ours) if to_compiled else (ours, original)
             if getattr(module, name) is current:
                 setattr(module, name, wanted)
-
-    import sys
-
     for (module_name, name), (original, compiled) in compiled_singles().items():
         module = sys.modules[module_name]
         current, wanted = (original, compiled) if to_compiled else (compiled, original)
