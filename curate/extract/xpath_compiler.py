@@ -458,7 +458,16 @@ class FusedMatches:
         # an element without attributes can pass only the tests that hold with every attribute
         # absent (a bare tag test): on real pages a quarter of the elements, tested by tag alone
         bare = {local: None for local in reads.values()} | {local: "" for local in unions.values()}
-        passes_bare = [not step["self_only"] or bool(eval(step["test"], dict(namespace), dict(bare))) for step in steps]
+
+        def may_pass_bare(step) -> bool:
+            if not step["self_only"]:
+                return True  # it reads descendants
+            try:
+                return bool(eval(step["test"], dict(namespace), dict(bare)))
+            except NameError:  # it reached the element's tag (not(self::ol)): kept, tested per element
+                return True
+
+        passes_bare = [may_pass_bare(step) for step in steps]
 
         def tests(indices, indent):
             out = []

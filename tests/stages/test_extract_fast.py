@@ -382,10 +382,13 @@ def test_fused_matches_equal_each_expression_on_real_pages():
             for k, single in enumerate(singles):
                 assert same(single(tree), got[k]), paths[k][:60]
                 selected += len(got[k])
-    # a handwritten group with a tag-only expression (<header> passes without attributes)
-    fused = FusedMatches(HANDWRITTEN[2:8] + [HANDWRITTEN[12]])
+    # a handwritten group with a tag-only expression (<header> passes without attributes) and tests
+    # that read the tag or the descendants of elements with no attribute
+    paths = HANDWRITTEN[2:10] + [HANDWRITTEN[12], ".//*[not(self::div)]", ".//*[not(@id) and not(self::span)]"]
+    fused = FusedMatches(paths)
     tree = lxml.html.fromstring(TRICKY.replace(b"<cite>c</cite>", b"<header>h</header>"))
-    assert [len(m) for m in fused(tree)] == [len(lxml_xpath(p)(tree)) for p in HANDWRITTEN[2:8] + [HANDWRITTEN[12]]]
+    for got, path in zip(fused(tree), paths, strict=True):
+        assert same(lxml_xpath(path)(tree), got), path
     assert selected > 1000
     with pytest.raises(Unsupported):
         FusedMatches(["(.//article)[1]"])
