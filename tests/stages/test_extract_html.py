@@ -279,7 +279,7 @@ def test_min_chars_and_fallback(monkeypatch):
     assert run(page(""), params=HtmlExtractorParams(min_chars=100_000)).rejected.column("reason").to_pylist() == ["no_main_text"]
     # A first pass that finds (almost) nothing is retried in trafilatura's balanced mode.
     original = HtmlExtractor._body_text
-    monkeypatch.setattr(HtmlExtractor, "_body_text", lambda self, tree, favor, fast, *rest: "" if favor == "precision" else original(self, tree, favor, fast, *rest))
+    monkeypatch.setattr(HtmlExtractor, "_body_text", lambda self, tree, favor, fast, *rest, **options: "" if favor == "precision" else original(self, tree, favor, fast, *rest, **options))
     out = run(page(""))
     assert out.kept.column("extraction").to_pylist() == ["fallback"]
     assert out.counters["documents_fallback"] == 1
