@@ -503,7 +503,8 @@ def test_whole_page_pass_prunes_the_page_in_place_and_the_retry_parses_it_again(
     monkeypatch.setattr(extract_html, "whole_page_body", fast_trafilatura.whole_page_body)
     monkeypatch.setattr(stage, "_body_text", spying)
     checked = 0
-    for html in pages:
+    fallback_ids = [int(i) for i, m in zip(consumed.kept.column("id").to_pylist(), methods, strict=True) if m == "fallback"]
+    for html in [pages[i] for i in fallback_ids]:
         retried.clear()
         stage.extract(html)
         if retried:
