@@ -298,11 +298,13 @@ def _document_order(context, found: set) -> list:
     return [el for el in context.iterdescendants() if el in found]
 
 
-def _attribute_reads(reads: dict[str, str], unions: dict[tuple[str, ...], str]) -> list[str]:
+def _attribute_reads(reads: dict[str, str], unions: dict[tuple[str, ...], str],
+                     with_attributes: list[str] = (), without_attributes: list[str] = ()) -> list[str]:
     """Loop-body lines reading each attribute once into its local, then each attribute union.
 
     A quarter of the elements of a real page have no attribute at all: for them one C-level
-    check (``el.attrib`` is false) stands for every ``get`` (each a call into lxml)."""
+    check (``el.attrib`` is false) stands for every ``get`` (each a call into lxml).
+    ``with_attributes`` / ``without_attributes``: lines (indented 12) that end either branch."""
     if not reads:
         return []
     lines = ["        if el.attrib:", "            get = el.get"]
@@ -312,10 +314,12 @@ def _attribute_reads(reads: dict[str, str], unions: dict[tuple[str, ...], str]) 
         only = " or ".join(reads[name] for name in names)
         # one attribute present (the usual case): it; several: the first in source order
         lines.append(f"            {local} = (({only}) or '') if {present} < 2 else first_of(el, {names!r})")
+    lines += with_attributes
     lines.append("        else:")
     lines.append(f"            {' = '.join(reads.values())} = None")
     if unions:
         lines.append(f"            {' = '.join(unions.values())} = ''")
+    lines += without_attributes
     return lines
 
 
@@ -483,17 +487,8 @@ class FusedMatches:
                  f"    {', '.join(f'out{i}' for i in range(len(steps)))}, = found",
                  f"    for el in {iterate}:", "        tag = el.tag"]
         if reads:
-            lines += ["        if el.attrib:", "            get = el.get"]
-            lines += [f"            {local} = get({name!r})" for name, local in reads.items()]
-            for names, local in unions.items():
-                present = " + ".join(f"({reads[name]} is not None)" for name in names)
-                only = " or ".join(reads[name] for name in names)
-                lines.append(f"            {local} = (({only}) or '') if {present} < 2 else first_of(el, {names!r})")
-            lines += tests(range(len(steps)), "            ")
-            lines.append("        else:")
-            lines += [f"            {local} = None" for local in reads.values()]
-            lines += [f"            {local} = ''" for local in unions.values()]
-            lines += tests([i for i in range(len(steps)) if passes_bare[i]], "            ") or ["            pass"]
+            lines += _attribute_reads(reads, unions, tests(range(len(steps)), " " * 12),
+                                      tests([i for i in range(len(steps)) if passes_bare[i]], " " * 12))
         else:
             lines += tests(range(len(steps)), "        ")
         lines.append("    return found")
